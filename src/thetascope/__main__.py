@@ -1,0 +1,3 @@
+from thetascope.cli import main
+
+main()

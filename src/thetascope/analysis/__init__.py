@@ -1,0 +1,1 @@
+"""Analysis of per-image scores: aggregation over images and seeds with CIs."""

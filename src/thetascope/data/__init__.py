@@ -1,0 +1,1 @@
+"""Datasets: loaders for each on-disk layout, preprocessing, and the registry."""

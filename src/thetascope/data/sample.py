@@ -1,0 +1,60 @@
+"""What every dataset loader produces: samples of float images with boolean masks.
+
+    s = Sample(image=np.zeros((3, 64, 64), np.float32), mask=np.zeros((64, 64), bool),
+               id="case_01")
+    ds = LoadedDataset(name="demo", kind="folder", synthetic=False, ssp=[s], eval=[s])
+    ds.ssp_array().shape      # (1, 3, 64, 64)
+
+The data layer knows nothing about models: arrays are numpy, images are in [0, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # float32 (C, H, W), values in [0, 1]
+    mask: np.ndarray | None  # bool (H, W); None when the source has no mask
+    id: str
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class LoadedDataset:
+    """A dataset ready for a sweep: an SSP pool and an evaluation set with masks."""
+
+    name: str
+    kind: str
+    synthetic: bool
+    ssp: list[Sample]
+    eval: list[Sample]
+    source: str = ""
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+    def ssp_array(self) -> np.ndarray:
+        return np.stack([s.image for s in self.ssp]).astype(np.float32)
+
+    def eval_arrays(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        images = np.stack([s.image for s in self.eval]).astype(np.float32)
+        masks = np.stack([s.mask for s in self.eval]).astype(bool)  # type: ignore[misc]
+        return images, masks, [s.id for s in self.eval]
+
+    def fingerprint(self) -> str:
+        """Hash of every array and id: the data part of each cell's identity."""
+        h = hashlib.sha256()
+        for group in (self.ssp, self.eval):
+            h.update(str(len(group)).encode())
+            for s in group:
+                h.update(s.id.encode())
+                h.update(np.ascontiguousarray(s.image).tobytes())
+                if s.mask is not None:
+                    h.update(np.ascontiguousarray(s.mask).tobytes())
+        return h.hexdigest()[:16]
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n

@@ -1,0 +1,1 @@
+"""Overlap metrics between saliency maps and ground-truth masks."""

@@ -1,0 +1,1 @@
+"""Figures and summaries of a finished run: the only layer that draws."""

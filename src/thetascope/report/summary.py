@@ -1,0 +1,74 @@
+"""The run's one-screen summary: a rich table for the terminal and ``summary.md``.
+
+    print_summary(console, result, metric="dice")
+    write_summary(out, cfg, result, figure_paths)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from thetascope.config import fingerprint
+from thetascope.sweep.store import atomic_write_text
+
+
+def _fmt(row: pd.Series) -> str:
+    if pd.isna(row["ci_low"]):
+        return f"{row['mean']:.3f}"
+    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def summary_frame(agg: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows θ, columns datasets, cells 'mean [lo, hi]'."""
+    a = agg[agg.metric == metric].copy()
+    a["cell"] = a.apply(_fmt, axis=1)
+    return a.pivot(index="theta", columns="dataset", values="cell")
+
+
+def print_summary(console: Console, agg: pd.DataFrame, datasets: dict, metric: str = "dice"):
+    wide = summary_frame(agg, metric)
+    table = Table(title=f"{metric}: mean over images and seeds [95% bootstrap CI]")
+    table.add_column("θ", justify="right")
+    for name in wide.columns:
+        synth = " (synthetic)" if datasets.get(name) and datasets[name].synthetic else ""
+        table.add_column(f"{name}{synth}", justify="right")
+    for theta, row in wide.iterrows():
+        table.add_row(f"{theta:g}°", *[str(v) for v in row.values])
+    console.print(table)
+
+
+def write_summary(out: Path, cfg, result, figures: list[Path]) -> Path:
+    lines = [f"# thetascope run: {cfg.name}", "",
+             f"- config fingerprint `{fingerprint(cfg)}`; protocol `{cfg.sweep.protocol}`, "
+             f"method `{cfg.ssl.method}`, encoder `{cfg.ssl.encoder}` (random init), "
+             f"{cfg.ssl.steps} SSP steps of batch {cfg.ssl.batch_size}",
+             f"- saliency: target `{cfg.saliency.target}`, SmoothGrad {cfg.saliency.samples} "
+             f"samples, σ = {cfg.saliency.noise_level} × range, map `{cfg.saliency.map}`, "
+             f"view `{cfg.saliency.view}`; binarisation `{cfg.metrics.binarize}`",
+             f"- cells: {result.n_cells} ({result.n_skipped} reused, {result.n_ran} run); "
+             f"wall time {result.wall_s:.1f} s", "", "## Datasets", "",
+             "| dataset | kind | real or synthetic | SSP images | eval images | skipped | source |",
+             "|---|---|---|---|---|---|---|"]
+    for ds in result.datasets.values():
+        skipped = ", ".join(f"{k}: {v}" for k, v in ds.skipped.items()) or "none"
+        real = "**synthetic**" if ds.synthetic else "real"
+        lines.append(f"| {ds.name} | {ds.kind} | {real} | {len(ds.ssp)} | {len(ds.eval)} | "
+                     f"{skipped} | {ds.source} |")
+    for metric in cfg.metrics.names:
+        wide = summary_frame(result.aggregate, metric)
+        lines += ["", f"## {metric} vs θ (mean [95% CI] over images and seeds)", "",
+                  "| θ | " + " | ".join(wide.columns) + " |",
+                  "|---|" + "---|" * len(wide.columns)]
+        for theta, row in wide.iterrows():
+            lines.append(f"| {theta:g}° | " + " | ".join(str(v) for v in row.values) + " |")
+    lines += ["", "## Figures", ""]
+    lines += [f"![{p.stem}](figures/{p.name})" for p in figures]
+    lines += ["", "Per-image rows: `results.parquet`; per-θ aggregates: `aggregate.csv`; "
+              "SSP losses: `losses.parquet`; log: `run.log`.", ""]
+    path = Path(out) / "summary.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,1 @@
+"""Saliency: the scalar targets explained and SmoothGrad over them."""

@@ -1,0 +1,1 @@
+"""Self-supervised pre-training: backbones, the MoCo v2 module, pairs and the loop."""

@@ -1,0 +1,123 @@
+"""MoCo v2 on one device, after facebookresearch/moco ``builder.py``.
+
+Hyper-parameters carry the paper's names (``dim``, ``K``, ``m``, ``T``, ``mlp``); the queue
+and its pointer are buffers, so they are saved and restored with the state dict.
+Multi-GPU shuffle-BN is replaced by split batch norm (BN statistics over sub-batches) plus a
+shuffle of the key batch, so the key encoder cannot cheat through batch statistics.
+
+    model = MoCo("resnet18", dim=128, K=64, m=0.99, T=0.2, split_bn=2)
+    logits, labels = model(x, rot_x)              # InfoNCE: positive is column 0
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    z = model.embed(x)                            # (N, dim), L2-normalised query embedding
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from thetascope.ssl.backbones import create_backbone
+
+
+class SplitBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training statistics are computed over ``num_splits`` sub-batches.
+
+    Sample ``n`` belongs to group ``n % num_splits``. Running statistics are the mean over
+    groups. In eval mode it is an ordinary BatchNorm2d (so checkpoints are plain).
+    """
+
+    def __init__(self, num_features: int, num_splits: int = 1, **kw) -> None:
+        super().__init__(num_features, **kw)
+        self.num_splits = num_splits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        s = self.num_splits
+        if not self.training or s == 1 or n % s != 0:
+            return super().forward(x)
+        rm, rv = self.running_mean.repeat(s), self.running_var.repeat(s)
+        out = F.batch_norm(
+            x.reshape(n // s, c * s, h, w), rm, rv, self.weight.repeat(s), self.bias.repeat(s),
+            True, self.momentum if self.momentum is not None else 0.1, self.eps,
+        ).reshape(n, c, h, w)
+        with torch.no_grad():
+            self.running_mean.copy_(rm.view(s, c).mean(0))
+            self.running_var.copy_(rv.view(s, c).mean(0))
+            self.num_batches_tracked += 1
+        return out
+
+
+class Encoder(nn.Module):
+    """Backbone followed by the projection head (MLP in MoCo v2)."""
+
+    def __init__(self, name: str, dim: int, mlp: bool, split_bn: int) -> None:
+        super().__init__()
+        norm = partial(SplitBatchNorm2d, num_splits=split_bn) if split_bn > 1 else None
+        self.backbone, feat = create_backbone(name, norm_layer=norm)
+        if mlp:
+            self.head = nn.Sequential(nn.Linear(feat, feat), nn.ReLU(), nn.Linear(feat, dim))
+        else:
+            self.head = nn.Linear(feat, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+class MoCo(nn.Module):
+    def __init__(
+        self,
+        encoder: str = "resnet18",
+        dim: int = 128,
+        K: int = 256,
+        m: float = 0.99,
+        T: float = 0.2,
+        mlp: bool = True,
+        split_bn: int = 1,
+        freeze_queue: bool = False,
+    ) -> None:
+        super().__init__()
+        self.K, self.m, self.T, self.freeze_queue = K, m, T, freeze_queue
+        self.encoder_q = Encoder(encoder, dim, mlp, split_bn)
+        self.encoder_k = copy.deepcopy(self.encoder_q)
+        for p in self.encoder_k.parameters():
+            p.requires_grad = False
+        self.register_buffer("queue", F.normalize(torch.randn(dim, K), dim=0))
+        self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+
+    @torch.no_grad()
+    def _momentum_update_key_encoder(self) -> None:
+        for pq, pk in zip(self.encoder_q.parameters(), self.encoder_k.parameters(), strict=True):
+            pk.mul_(self.m).add_(pq.detach(), alpha=1.0 - self.m)
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+        if self.freeze_queue:  # paper-compat: the reference code never refreshed negatives
+            return
+        b = keys.shape[0]
+        ptr = int(self.queue_ptr)
+        if self.K % b != 0:
+            raise ValueError(f"queue size K={self.K} is not a multiple of the batch size {b}")
+        self.queue[:, ptr : ptr + b] = keys.T.to(self.queue.dtype)
+        self.queue_ptr[0] = (ptr + b) % self.K
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """L2-normalised query embedding (the network whose saliency is measured)."""
+        return F.normalize(self.encoder_q(x), dim=1)
+
+    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = self.embed(im_q)
+        with torch.no_grad():
+            self._momentum_update_key_encoder()
+            perm = torch.randperm(im_k.shape[0], device=im_k.device)
+            k = F.normalize(self.encoder_k(im_k[perm]), dim=1)
+            k = k[torch.argsort(perm)]  # un-shuffle so k[i] pairs with q[i]
+        l_pos = (q * k).sum(1, keepdim=True)
+        l_neg = q @ self.queue.clone().detach().to(q.dtype)
+        logits = torch.cat([l_pos, l_neg], dim=1) / self.T
+        labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+        self._dequeue_and_enqueue(k)
+        return logits.float(), labels

@@ -1,0 +1,57 @@
+"""The sweep grid: one cell per (dataset, θ, seed), identified by a content hash.
+
+A cell's key hashes everything that determines its numbers: the dataset spec and a hash
+of its preprocessed arrays, the data/geometry/SSP/saliency/metric settings, θ, the seed
+and the code's protocol version. Same key, same result, so a finished cell is reused.
+
+    cells = plan_cells(cfg, {"mri-lesion": ds})
+    cells[0].key, cells[0].dataset, cells[0].theta, cells[0].seed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from thetascope.config import PROTOCOL_VERSION, ExperimentConfig, stable_hash
+from thetascope.data.sample import LoadedDataset
+
+
+@dataclass(frozen=True)
+class Cell:
+    key: str
+    dataset: str
+    theta: float
+    seed: int
+    protocol: str
+    method: str
+    encoder: str
+
+
+def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: float,
+                  seed: int) -> dict:
+    data = cfg.data.model_dump(mode="json")
+    data.pop("datasets")
+    metrics = cfg.metrics.model_dump(mode="json")
+    metrics.pop("bootstrap")  # affects aggregation only, not a cell's rows
+    return {
+        "v": PROTOCOL_VERSION, "dataset": spec_dump, "data_fp": data_fp, "data": data,
+        "geometry": cfg.geometry.model_dump(mode="json"),
+        "ssl": cfg.ssl.model_dump(mode="json"),
+        "saliency": cfg.saliency.model_dump(mode="json"), "metrics": metrics,
+        "protocol": cfg.sweep.protocol, "theta": float(theta), "seed": int(seed),
+    }
+
+
+def plan_cells(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> list[Cell]:
+    """All cells of the grid, in dataset × θ × seed order."""
+    specs = {s.display_name: s for s in cfg.data.datasets}
+    cells = []
+    for name, ds in datasets.items():
+        spec_dump = specs[name].model_dump(mode="json")
+        fp = ds.fingerprint()
+        for theta in cfg.sweep.thetas:
+            for seed in cfg.sweep.seeds:
+                key = stable_hash(cell_identity(cfg, spec_dump, fp, theta, seed))
+                cells.append(Cell(key, name, float(theta), int(seed), cfg.sweep.protocol,
+                                  cfg.ssl.method, cfg.ssl.encoder))
+    return cells

@@ -1,0 +1,148 @@
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.testing import assert_close
+
+from thetascope.ssl.moco import MoCo, SplitBatchNorm2d
+from thetascope.ssl.pairs import make_pair
+from thetascope.ssl.train import (
+    TrainingConfigError,
+    TrainSettings,
+    load_checkpoint,
+    pretrain,
+    resolve_queue_size,
+    save_checkpoint,
+)
+
+
+def _tiny(K=8, m=0.99, **kw):
+    torch.manual_seed(0)
+    return MoCo("resnet18", dim=16, K=K, m=m, T=0.2, split_bn=2, **kw)
+
+
+def test_queue_size_rules():
+    assert resolve_queue_size("auto", 16, 48) == 32
+    assert resolve_queue_size(16, 16, 48) == 16
+    with pytest.raises(TrainingConfigError, match="not a multiple"):
+        resolve_queue_size(20, 16, 100)
+    with pytest.raises(TrainingConfigError, match="exceeds the 48 SSP images"):
+        resolve_queue_size(64, 16, 48)
+    with pytest.raises(TrainingConfigError, match="batch_size=64 exceeds"):
+        resolve_queue_size("auto", 64, 48)
+    with pytest.raises(TrainingConfigError, match="no MoCo queue fits"):
+        resolve_queue_size("auto", 16, 20)
+
+
+def test_enqueue_wraps_pointer():
+    model = _tiny(K=8)
+    keys = F.normalize(torch.randn(4, 16), dim=1)
+    model._dequeue_and_enqueue(keys)
+    assert int(model.queue_ptr) == 4
+    assert_close(model.queue[:, :4], keys.T)
+    model._dequeue_and_enqueue(keys)
+    assert int(model.queue_ptr) == 0
+
+
+def test_frozen_queue_never_changes():
+    model = _tiny(K=8, freeze_queue=True)
+    before = model.queue.clone()
+    model._dequeue_and_enqueue(F.normalize(torch.randn(4, 16), dim=1))
+    assert torch.equal(model.queue, before) and int(model.queue_ptr) == 0
+
+
+def test_queue_and_pointer_survive_save_load(tmp_path):
+    model = _tiny(K=8)
+    x = torch.rand(4, 3, 32, 32)
+    model.train()
+    model(x, x)  # enqueues 4 keys
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, {"theta": 30.0})
+    state, meta = load_checkpoint(path)
+    fresh = _tiny(K=8)
+    fresh.load_state_dict(state)
+    assert meta == {"theta": 30.0}
+    assert torch.equal(fresh.queue, model.queue)
+    assert int(fresh.queue_ptr) == 4
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "thetascope-moco-v1", "state_dict": _Evil()}, path)
+    with pytest.raises(ValueError, match="not a loadable weights-only checkpoint"):
+        load_checkpoint(path)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(ValueError, match="not a thetascope MoCo checkpoint"):
+        load_checkpoint(other)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(pickle.dumps([1, 2]) + b"garbage")
+    with pytest.raises(ValueError, match=str(junk.name)):
+        load_checkpoint(junk)
+
+
+def test_split_bn_equals_bn_with_one_split_and_differs_with_more():
+    torch.manual_seed(0)
+    x = torch.randn(8, 4, 5, 5)
+    bn, sbn1, sbn2 = torch.nn.BatchNorm2d(4), SplitBatchNorm2d(4, 1), SplitBatchNorm2d(4, 2)
+    assert_close(bn(x), sbn1(x))
+    y = sbn2(x)
+    # group 0 = samples 0, 2, 4, 6 normalised on their own statistics
+    g0 = x[0::2]
+    ref = (g0 - g0.mean((0, 2, 3), keepdim=True)) / torch.sqrt(
+        g0.var((0, 2, 3), unbiased=False, keepdim=True) + 1e-5)
+    assert_close(y[0::2], ref, atol=1e-4, rtol=1e-4)
+    sbn2.eval()
+    assert_close(sbn2(x), torch.nn.functional.batch_norm(
+        x, sbn2.running_mean, sbn2.running_var, sbn2.weight, sbn2.bias, False))
+
+
+def test_every_theta_starts_from_the_same_weights():
+    from thetascope.config import ExperimentConfig
+    from thetascope.sweep.cell import build_model
+
+    cfg = ExperimentConfig()
+    a, b = build_model(cfg, 48, seed=3), build_model(cfg, 48, seed=3)
+    c = build_model(cfg, 48, seed=4)
+    for (ka, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), ka
+    assert any(not torch.equal(va, vc) for va, vc in
+               zip(a.state_dict().values(), c.state_dict().values(), strict=True))
+
+
+def test_ssp_loss_decreases_on_a_phantom():
+    from thetascope.data.phantoms import generate
+
+    images, _ = generate("phantom-polyp", count=64, size=32, seed=0)
+    x = torch.from_numpy(images)[:, None].repeat(1, 3, 1, 1)
+    a, b = make_pair(x, 90.0)
+    model = _tiny(K=32)
+    with torch.no_grad():
+        z0 = model.embed(a)
+    losses = pretrain(model, a, b, TrainSettings(steps=60, batch_size=16, lr=0.05), seed=0)
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < first - 0.5, (first, last)
+    with torch.no_grad():
+        z1 = model.embed(a)
+    # random init maps every image to nearly the same point; training spreads them out
+    off = ~torch.eye(64, dtype=torch.bool)
+    assert (z1 @ z1.T)[off].mean() < (z0 @ z0.T)[off].mean() - 0.3
+    assert not model.training  # left in eval mode for saliency
+
+
+def test_pretrain_is_deterministic():
+    from thetascope.data.phantoms import generate
+
+    images, _ = generate("phantom-polyp", count=24, size=32, seed=1)
+    x = torch.from_numpy(images)[:, None].repeat(1, 3, 1, 1)
+    a, b = make_pair(x, 45.0)
+    runs = [pretrain(_tiny(K=8), a, b, TrainSettings(steps=4, batch_size=8), seed=0)
+            for _ in range(2)]
+    assert runs[0] == runs[1]
