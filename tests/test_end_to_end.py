@@ -124,3 +124,23 @@ def test_default_config_plan_is_in_budget():
     assert Path(builtin_config_path("default")).is_file()
     n = len(cfg.data.datasets) * len(cfg.sweep.thetas) * len(cfg.sweep.seeds)
     assert n >= 28
+
+
+def test_checkpoints_are_saved_when_asked_and_load_safely(tmp_path):
+    from thetascope.ssl.train import load_checkpoint
+
+    cfg = apply_overrides(_cfg(), ["sweep.thetas=[90]", "runtime.save_checkpoints=true"])
+    res = run_experiment(cfg, tmp_path, console=Console(quiet=True))
+    ckpts = sorted(tmp_path.glob("cells/*/model.pt"))
+    assert len(ckpts) == res.n_cells
+    state, meta = load_checkpoint(ckpts[0])
+    assert "queue" in state and meta["theta"] == 90.0
+
+
+def test_data_command_lists_builtins():
+    res = subprocess.run(_cli("data", "--image-size", "32"), capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert res.returncode == 0, res.stderr
+    for kind in ("mri-lesion", "ct-nodule", "phantom-cxr", "phantom-polyp"):
+        assert kind in res.stdout
+    assert "SYNTHETIC" in res.stdout

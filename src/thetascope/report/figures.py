@@ -31,8 +31,8 @@ def _title(name: str, datasets: dict) -> str:
     return name + (SYNTH if ds is not None and ds.synthetic else "")
 
 
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+def _save(fig, path: Path, dpi: int = 110) -> Path:
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -117,7 +117,7 @@ def gallery(out: Path, name: str, ds, cells, store, thetas: list[float]) -> Path
                  "mask, white dashed = binarised map", fontsize=9)
     fig.tight_layout()
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
-    return _save(fig, out / f"gallery_{safe}.png")
+    return _save(fig, out / f"gallery_{safe}.png", dpi=80)
 
 
 def loss_curves(out: Path, losses: pd.DataFrame, datasets) -> Path | None:

@@ -14,7 +14,7 @@ NoiseTunnel(Saliency) gives bitwise-equal maps for a matched setup; benchmarks c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -107,12 +107,13 @@ def smoothgrad_pair(
     r: torch.Tensor,
     settings: SmoothGradSettings,
     seed: int = 0,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SmoothGrad maps (N, H, W) for both inputs of ``target(x, r)``.
 
     The mean gradient over ``samples`` noisy copies is multiplied by the clean input (as
     in the reference code), made absolute and reduced over channels, then optionally
-    blurred.
+    blurred. ``on_chunk(rows_done, rows_total)`` reports progress.
     """
     if x.shape != r.shape:
         raise ValueError(f"views differ in shape: {tuple(x.shape)} vs {tuple(r.shape)}")
@@ -136,4 +137,6 @@ def smoothgrad_pair(
         dx, dr = torch.autograd.grad(out.float().sum(), [xn, rn])
         gx.index_add_(0, idx, dx.float())
         gr.index_add_(0, idx, dr.float())
+        if on_chunk is not None:
+            on_chunk(start + idx.numel(), rows.numel())
     return _reduce(gx / s, x, settings), _reduce(gr / s, r, settings)

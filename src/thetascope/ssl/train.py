@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from collections.abc import Callable
@@ -158,8 +159,9 @@ def save_checkpoint(path: Path, model: MoCo, meta: dict) -> None:
     """Write weights, queue and pointer atomically (a half-written file is never read)."""
     path = Path(path)
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    plain_meta = json.loads(json.dumps(meta, default=str))  # weights_only-loadable types
     torch.save({"format": "thetascope-moco-v1", "state_dict": model.state_dict(),
-                "meta": meta}, tmp)
+                "meta": plain_meta}, tmp)
     os.replace(tmp, path)
 
 

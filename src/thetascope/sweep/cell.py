@@ -38,6 +38,7 @@ class CellOutput:
     losses: list[float]
     maps: dict[str, np.ndarray]
     meta: dict = field(default_factory=dict)
+    model: MoCo | None = None  # the pre-trained model (for runtime.save_checkpoints)
 
 
 def build_model(cfg: ExperimentConfig, n_images: int, seed: int) -> MoCo:
@@ -75,6 +76,7 @@ def run_cell(
     cfg: ExperimentConfig,
     device: torch.device,
     on_step: Callable[[int, float], None] | None = None,
+    on_saliency: Callable[[int, int], None] | None = None,
 ) -> CellOutput:
     g, theta = cfg.geometry, cell.theta
     t0 = time.perf_counter()
@@ -96,7 +98,8 @@ def run_cell(
     guided = guided_relus(model) if cfg.saliency.backprop == "guided" else contextlib.nullcontext()
     with guided:
         map_x, map_r = smoothgrad_pair(target, x.to(device), r.to(device),
-                                       smoothgrad_settings(cfg), seed=cell.seed)
+                                       smoothgrad_settings(cfg), seed=cell.seed,
+                                       on_chunk=on_saliency)
     sal = scored_map(map_x.cpu(), map_r.cpu(), theta, cfg.saliency.view,
                      cfg.saliency.rotate_back, g.interpolation).numpy()
     t2 = time.perf_counter()
@@ -130,6 +133,6 @@ def run_cell(
         "queue_size": model.K, "n_ssp": int(images.shape[0]), "n_eval": len(ids),
         "train_s": round(t1 - t0, 3), "saliency_s": round(t2 - t1, 3),
         "score_s": round(time.perf_counter() - t2, 3), "final_loss": losses[-1],
-        "device": str(device), "torch": torch.__version__,
+        "device": str(device), "torch": str(torch.__version__),
     }
-    return CellOutput(rows, losses, maps, meta)
+    return CellOutput(rows, losses, maps, meta, model)

@@ -32,6 +32,7 @@ from thetascope.analysis.curves import aggregate
 from thetascope.config import ExperimentConfig, dump_config, fingerprint
 from thetascope.data.registry import create_dataset
 from thetascope.data.sample import LoadedDataset
+from thetascope.ssl.train import save_checkpoint
 from thetascope.sweep.cell import run_cell
 from thetascope.sweep.plan import Cell, plan_cells
 from thetascope.sweep.store import ResultStore, atomic_write_parquet, atomic_write_text
@@ -167,19 +168,28 @@ def _run_cells(pending: list[Cell], datasets: dict[str, LoadedDataset], cfg: Exp
     with _progress(console) as progress:
         sweep = progress.add_task("sweep", total=len(pending))
         steps = progress.add_task("pre-training", total=cfg.ssl.steps)
+        sal = progress.add_task("saliency", total=1)
         for cell in pending:
             desc = f"{cell.dataset} θ={cell.theta:g} seed={cell.seed}"
             progress.reset(steps, total=cfg.ssl.steps,
                            description=f"pre-train {desc}")
+            progress.reset(sal, total=1, description=f"saliency  {desc}")
 
             def on_step(step: int, loss: float, _d=desc) -> None:
                 progress.update(steps, completed=step + 1,
                                 description=f"pre-train {_d} loss {loss:.3f}")
 
+            def on_saliency(done: int, total: int) -> None:
+                progress.update(sal, completed=done, total=total)
+
             t = time.perf_counter()
-            res = run_cell(cell, datasets[cell.dataset], cfg, device, on_step)
+            res = run_cell(cell, datasets[cell.dataset], cfg, device, on_step, on_saliency)
             res.meta["pid"] = os.getpid()
-            store.write_cell(cell.key, res.rows, res.losses, res.maps, res.meta)
+            extras = {}
+            if cfg.runtime.save_checkpoints and res.model is not None:
+                model, meta = res.model, dict(res.meta)
+                extras["model.pt"] = lambda p, m=model, mt=meta: save_checkpoint(p, m, mt)
+            store.write_cell(cell.key, res.rows, res.losses, res.maps, res.meta, extras)
             log.info("cell %s %s done in %.1f s (train %.1f s, saliency %.1f s, loss %.3f)",
                      cell.key, desc, time.perf_counter() - t, res.meta["train_s"],
                      res.meta["saliency_s"], res.losses[-1])

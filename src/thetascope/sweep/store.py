@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +65,17 @@ class ResultStore:
         shutil.rmtree(self.cell_dir(key), ignore_errors=True)
 
     def write_cell(self, key: str, rows: pd.DataFrame, losses: list[float],
-                   maps: dict[str, np.ndarray], meta: dict) -> None:
+                   maps: dict[str, np.ndarray], meta: dict,
+                   extras: dict[str, Callable[[Path], None]] | None = None) -> None:
+        """Write a finished cell; ``extras`` maps file names to writers (e.g. a checkpoint)."""
         tmp = self.cells_dir / f".tmp-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         rows.to_parquet(tmp / "rows.parquet", index=False)
         (tmp / "loss.json").write_text(json.dumps(losses))
         np.savez_compressed(tmp / "maps.npz", **maps)
+        for name, writer in (extras or {}).items():
+            writer(tmp / name)
         (tmp / "cell.json").write_text(json.dumps(meta, indent=1, default=str))
         final = self.cell_dir(key)
         if final.exists():  # --force: replace the old result
