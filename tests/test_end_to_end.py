@@ -127,7 +127,7 @@ def test_default_config_plan_is_in_budget():
 
 
 def test_checkpoints_are_saved_when_asked_and_load_safely(tmp_path):
-    from thetascope.ssl.train import load_checkpoint
+    from thetascope.ssl.checkpoints import load_checkpoint
 
     cfg = apply_overrides(_cfg(), ["sweep.thetas=[90]", "runtime.save_checkpoints=true"])
     res = run_experiment(cfg, tmp_path, console=Console(quiet=True))

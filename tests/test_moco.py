@@ -5,15 +5,14 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
+from thetascope.ssl.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d
 from thetascope.ssl.pairs import make_pair
 from thetascope.ssl.train import (
     TrainingConfigError,
     TrainSettings,
-    load_checkpoint,
     pretrain,
     resolve_queue_size,
-    save_checkpoint,
 )
 
 
@@ -76,7 +75,7 @@ class _Evil:
 def test_malicious_pickle_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "thetascope-moco-v1", "state_dict": _Evil()}, path)
-    with pytest.raises(ValueError, match="not a loadable weights-only checkpoint"):
+    with pytest.raises(CheckpointError, match="not a loadable weights-only checkpoint"):
         load_checkpoint(path)
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)

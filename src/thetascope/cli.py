@@ -31,9 +31,10 @@ _USER_ERRORS: tuple[type[BaseException], ...] = ()
 def _user_errors() -> tuple[type[BaseException], ...]:
     from thetascope.config import ConfigError
     from thetascope.data.folder import DataError
+    from thetascope.ssl.checkpoints import CheckpointError
     from thetascope.ssl.train import TrainingConfigError
 
-    return (ConfigError, DataError, TrainingConfigError, FileNotFoundError)
+    return (ConfigError, DataError, TrainingConfigError, CheckpointError, FileNotFoundError)
 
 
 @app.command()

@@ -115,8 +115,16 @@ class GeometryConfig(_Strict):
 
 # --------------------------------------------------------------------------- SSP
 class SSLConfig(_Strict):
-    method: Literal["moco_v2"] = "moco_v2"
-    encoder: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    method: Literal["moco_v2", "simclr"] = Field(
+        "moco_v2", description="Contrastive method: MoCo v2 (queue) or SimCLR (NT-Xent)."
+    )
+    encoder: Literal["resnet18", "resnet34", "resnet50", "convnext_tiny", "vit_b_16"] = (
+        "resnet18"
+    )
+    weights: Path | None = Field(
+        None, description="Initial backbone weights (MoCo .pth.tar, torchvision or thetascope "
+        "checkpoint); None: random initialisation."
+    )
     dim: int = Field(128, ge=2, description="Embedding dimension (MoCo `dim`).")
     mlp: bool = Field(True, description="MoCo v2 MLP projection head.")
     queue_size: int | Literal["auto"] = Field(

@@ -1,32 +1,93 @@
 """Backbone factory: torchvision encoders with their classifier removed.
 
-    net, feat_dim = create_backbone("resnet18", norm_layer=None)   # random init
-    net(torch.rand(2, 3, 64, 64)).shape                            # (2, 512)
+    net, feat_dim = create_backbone("resnet18")                       # random init
+    net(torch.rand(2, 3, 64, 64)).shape                               # (2, 512)
+    net, d = create_backbone("vit_b_16", image_size=64, in_channels=1)
+    net, d = create_backbone("convnext_tiny")                         # d = 768
 
-Weights are randomly initialised: no ImageNet weights can be downloaded here (DATA.md).
+Weights start random: no ImageNet weights can be downloaded here (DATA.md); load a
+user's checkpoint with ``thetascope.ssl.checkpoints.load_backbone_weights``.
+``norm_layer`` (ResNets only) lets MoCo use split batch norm; ConvNeXt and ViT use layer
+norm, which needs no shuffle-BN substitute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 import torch.nn as nn
 from torchvision import models
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {
+RESNETS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": models.resnet18,
     "resnet34": models.resnet34,
     "resnet50": models.resnet50,
 }
+ENCODERS = (*RESNETS, "convnext_tiny", "vit_b_16")
+
+
+def first_conv_name(name: str) -> str:
+    """State-dict prefix of the input convolution (for stem adaptation)."""
+    if name in RESNETS:
+        return "conv1"
+    if name == "convnext_tiny":
+        return "features.0.0"
+    if name == "vit_b_16":
+        return "conv_proj"
+    raise ValueError(f"unknown encoder {name!r}; choose one of {list(ENCODERS)}")
+
+
+def _replace_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                     conv.padding, bias=conv.bias is not None)
 
 
 def create_backbone(
-    name: str, norm_layer: Callable[[int], nn.Module] | None = None
+    name: str,
+    norm_layer: Callable[[int], nn.Module] | None = None,
+    in_channels: int = 3,
+    image_size: int = 224,
 ) -> tuple[nn.Module, int]:
-    """Return (module mapping (N, 3, H, W) to (N, D) features, D)."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(BACKBONES)}")
-    net = BACKBONES[name](weights=None, norm_layer=norm_layer)
-    feat_dim = net.fc.in_features
-    net.fc = nn.Identity()
-    return net, feat_dim
+    """Return (module mapping (N, C, H, W) to (N, D) features, D)."""
+    if name in RESNETS:
+        net = RESNETS[name](weights=None, norm_layer=norm_layer)
+        feat = net.fc.in_features
+        net.fc = nn.Identity()
+        if in_channels != 3:
+            net.conv1 = _replace_conv(net.conv1, in_channels)
+        return net, feat
+    if name == "convnext_tiny":
+        net = models.convnext_tiny(weights=None)
+        feat = net.classifier[2].in_features
+        net.classifier[2] = nn.Identity()
+        if in_channels != 3:
+            net.features[0][0] = _replace_conv(net.features[0][0], in_channels)
+        return net, feat
+    if name == "vit_b_16":
+        if image_size % 16:
+            raise ValueError(f"vit_b_16 needs data.image_size divisible by 16, got {image_size}")
+        net = models.vit_b_16(weights=None, image_size=image_size)
+        feat = net.heads.head.in_features
+        net.heads = nn.Identity()
+        if in_channels != 3:
+            net.conv_proj = _replace_conv(net.conv_proj, in_channels)
+        return net, feat
+    raise ValueError(f"unknown encoder {name!r}; choose one of {list(ENCODERS)}")
+
+
+class Encoder(nn.Module):
+    """Backbone followed by the projection head (MLP in MoCo v2 and SimCLR)."""
+
+    def __init__(self, name: str, dim: int, mlp: bool = True,
+                 norm_layer: Callable[[int], nn.Module] | None = None,
+                 in_channels: int = 3, image_size: int = 224) -> None:
+        super().__init__()
+        self.backbone, feat = create_backbone(name, norm_layer, in_channels, image_size)
+        if mlp:
+            self.head = nn.Sequential(nn.Linear(feat, feat), nn.ReLU(), nn.Linear(feat, dim))
+        else:
+            self.head = nn.Linear(feat, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))

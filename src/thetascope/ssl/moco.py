@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from thetascope.ssl.backbones import create_backbone
+from thetascope.ssl.backbones import Encoder
 
 
 class SplitBatchNorm2d(nn.BatchNorm2d):
@@ -51,22 +51,6 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
         return out
 
 
-class Encoder(nn.Module):
-    """Backbone followed by the projection head (MLP in MoCo v2)."""
-
-    def __init__(self, name: str, dim: int, mlp: bool, split_bn: int) -> None:
-        super().__init__()
-        norm = partial(SplitBatchNorm2d, num_splits=split_bn) if split_bn > 1 else None
-        self.backbone, feat = create_backbone(name, norm_layer=norm)
-        if mlp:
-            self.head = nn.Sequential(nn.Linear(feat, feat), nn.ReLU(), nn.Linear(feat, dim))
-        else:
-            self.head = nn.Linear(feat, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
-
-
 class MoCo(nn.Module):
     def __init__(
         self,
@@ -78,15 +62,21 @@ class MoCo(nn.Module):
         mlp: bool = True,
         split_bn: int = 1,
         freeze_queue: bool = False,
+        in_channels: int = 3,
+        image_size: int = 224,
     ) -> None:
         super().__init__()
         self.K, self.m, self.T, self.freeze_queue = K, m, T, freeze_queue
-        self.encoder_q = Encoder(encoder, dim, mlp, split_bn)
+        norm = partial(SplitBatchNorm2d, num_splits=split_bn) if split_bn > 1 else None
+        self.encoder_q = Encoder(encoder, dim, mlp, norm, in_channels, image_size)
         self.encoder_k = copy.deepcopy(self.encoder_q)
         for p in self.encoder_k.parameters():
             p.requires_grad = False
         self.register_buffer("queue", F.normalize(torch.randn(dim, K), dim=0))
         self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+
+    def trainable_parameters(self):
+        return self.encoder_q.parameters()
 
     @torch.no_grad()
     def _momentum_update_key_encoder(self) -> None:

@@ -4,24 +4,20 @@
     model = MoCo("resnet18", K=K)
     a, b = make_pair(images, theta)                               # precomputed views
     losses = pretrain(model, a, b, TrainSettings(steps=24, batch_size=16), seed=0)
-    save_checkpoint(path, model, {"theta": 30.0})
-    state, meta = load_checkpoint(path)                            # weights_only=True
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo
+from thetascope.ssl.simclr import SimCLR
 
 
 class TrainingConfigError(ValueError):
@@ -98,7 +94,7 @@ def _lr_at(step: int, s: TrainSettings) -> float:
 
 
 def pretrain(
-    model: MoCo,
+    model: MoCo | SimCLR,
     view_a: torch.Tensor,
     view_b: torch.Tensor,
     settings: TrainSettings,
@@ -116,13 +112,13 @@ def pretrain(
     if bf16:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(
-        model.encoder_q.parameters(), lr=settings.lr, momentum=settings.momentum,
+        model.trainable_parameters(), lr=settings.lr, momentum=settings.momentum,
         weight_decay=settings.weight_decay,
     )
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # key-batch shuffles
     model.train()
-    if settings.queue_init == "data":
+    if settings.queue_init == "data" and isinstance(model, MoCo):
         fill_queue(model, view_b, gen, device)
     losses: list[float] = []
     order: list[int] = []
@@ -153,28 +149,3 @@ def pretrain(
             on_step(step, losses[-1])
     model.eval()
     return losses
-
-
-def save_checkpoint(path: Path, model: MoCo, meta: dict) -> None:
-    """Write weights, queue and pointer atomically (a half-written file is never read)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    plain_meta = json.loads(json.dumps(meta, default=str))  # weights_only-loadable types
-    torch.save({"format": "thetascope-moco-v1", "state_dict": model.state_dict(),
-                "meta": plain_meta}, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> tuple[dict, dict]:
-    """Load a thetascope checkpoint safely (``weights_only=True``: no code is executed)."""
-    try:
-        obj = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, truncated zips, foreign formats
-        raise ValueError(
-            f"{path}: not a loadable weights-only checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}); it may be corrupt or contain code — "
-            "re-save it as a plain state_dict"
-        ) from None
-    if not isinstance(obj, dict) or obj.get("format") != "thetascope-moco-v1":
-        raise ValueError(f"{path}: not a thetascope MoCo checkpoint (no 'format' marker)")
-    return obj["state_dict"], obj.get("meta", {})

@@ -12,6 +12,7 @@ tensors and small settings dataclasses, never the config.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,10 +27,14 @@ from thetascope.geometry import rotate, valid_region
 from thetascope.metrics.overlap import binarize, score_image
 from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smoothgrad_pair
 from thetascope.saliency.targets import create_target
+from thetascope.ssl.checkpoints import load_backbone_weights
 from thetascope.ssl.moco import MoCo
 from thetascope.ssl.pairs import make_pair
+from thetascope.ssl.simclr import SimCLR
 from thetascope.ssl.train import TrainSettings, pretrain, resolve_queue_size
 from thetascope.sweep.plan import Cell
+
+log = logging.getLogger("thetascope")
 
 
 @dataclass
@@ -38,16 +43,28 @@ class CellOutput:
     losses: list[float]
     maps: dict[str, np.ndarray]
     meta: dict = field(default_factory=dict)
-    model: MoCo | None = None  # the pre-trained model (for runtime.save_checkpoints)
+    model: MoCo | SimCLR | None = None  # the pre-trained model (for runtime.save_checkpoints)
 
 
-def build_model(cfg: ExperimentConfig, n_images: int, seed: int) -> MoCo:
+def build_model(cfg: ExperimentConfig, n_images: int, seed: int) -> MoCo | SimCLR:
     """The seeded initial model: every θ of a seed starts from the same weights."""
-    s = cfg.ssl
-    k = resolve_queue_size(s.queue_size, s.batch_size, n_images)
+    s, d = cfg.ssl, cfg.data
     torch.manual_seed(seed)
-    return MoCo(s.encoder, dim=s.dim, K=k, m=s.momentum, T=s.temperature, mlp=s.mlp,
-                split_bn=s.split_bn, freeze_queue=s.freeze_queue)
+    model: MoCo | SimCLR
+    if s.method == "simclr":
+        model = SimCLR(s.encoder, dim=s.dim, T=s.temperature, mlp=s.mlp,
+                       in_channels=d.channels, image_size=d.image_size)
+    else:
+        k = resolve_queue_size(s.queue_size, s.batch_size, n_images)
+        model = MoCo(s.encoder, dim=s.dim, K=k, m=s.momentum, T=s.temperature, mlp=s.mlp,
+                     split_bn=s.split_bn, freeze_queue=s.freeze_queue,
+                     in_channels=d.channels, image_size=d.image_size)
+    if s.weights is not None:
+        report = load_backbone_weights(s.weights, model.encoder_q.backbone, s.encoder)
+        if isinstance(model, MoCo):  # the key encoder starts as a copy of the query encoder
+            model.encoder_k.load_state_dict(model.encoder_q.state_dict())
+        log.info("%s", report)
+    return model
 
 
 def smoothgrad_settings(cfg: ExperimentConfig) -> SmoothGradSettings:
@@ -130,7 +147,7 @@ def run_cell(
     }
     meta = {
         "key": cell.key, "dataset": cell.dataset, "theta": cell.theta, "seed": cell.seed,
-        "queue_size": model.K, "n_ssp": int(images.shape[0]), "n_eval": len(ids),
+        "queue_size": getattr(model, "K", None), "n_ssp": int(images.shape[0]), "n_eval": len(ids),
         "train_s": round(t1 - t0, 3), "saliency_s": round(t2 - t1, 3),
         "score_s": round(time.perf_counter() - t2, 3), "final_loss": losses[-1],
         "device": str(device), "torch": str(torch.__version__),

@@ -32,7 +32,7 @@ from thetascope.analysis.curves import aggregate
 from thetascope.config import ExperimentConfig, dump_config, fingerprint
 from thetascope.data.registry import create_dataset
 from thetascope.data.sample import LoadedDataset
-from thetascope.ssl.train import save_checkpoint
+from thetascope.ssl.checkpoints import save_checkpoint
 from thetascope.sweep.cell import run_cell
 from thetascope.sweep.plan import Cell, plan_cells
 from thetascope.sweep.store import ResultStore, atomic_write_parquet, atomic_write_text
