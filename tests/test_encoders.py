@@ -8,7 +8,7 @@ from thetascope.saliency.smoothgrad import SmoothGradSettings, smoothgrad_pair
 from thetascope.saliency.targets import pair_cosine
 from thetascope.ssl.backbones import ENCODERS, create_backbone
 from thetascope.ssl.moco import MoCo
-from thetascope.ssl.pairs import make_pair
+from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.simclr import SimCLR
 from thetascope.ssl.train import TrainSettings, pretrain
 
@@ -57,8 +57,8 @@ def test_simclr_trains():
 
     images, _ = generate("phantom-polyp", count=32, size=32, seed=0)
     x = torch.from_numpy(images)[:, None].repeat(1, 3, 1, 1)
-    a, b = make_pair(x, 90.0)
     torch.manual_seed(0)
     model = SimCLR("resnet18", dim=16, T=0.2)
-    losses = pretrain(model, a, b, TrainSettings(steps=30, batch_size=16, lr=0.05), seed=0)
+    pair = pair_builder("fixed-theta", 90.0)
+    losses = pretrain(model, x, pair, TrainSettings(steps=30, batch_size=16, lr=0.05), seed=0)
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.3

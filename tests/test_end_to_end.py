@@ -129,7 +129,7 @@ def test_default_config_plan_is_in_budget():
 def test_checkpoints_are_saved_when_asked_and_load_safely(tmp_path):
     from thetascope.ssl.checkpoints import load_checkpoint
 
-    cfg = apply_overrides(_cfg(), ["sweep.thetas=[90]", "runtime.save_checkpoints=true"])
+    cfg = apply_overrides(_cfg(), ["sweep.thetas=[90]", "runtime.checkpoints=last"])
     res = run_experiment(cfg, tmp_path, console=Console(quiet=True))
     ckpts = sorted(tmp_path.glob("cells/*/model.pt"))
     assert len(ckpts) == res.n_cells

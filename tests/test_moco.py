@@ -7,7 +7,7 @@ from torch.testing import assert_close
 
 from thetascope.ssl.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d
-from thetascope.ssl.pairs import make_pair
+from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.train import (
     TrainingConfigError,
     TrainSettings,
@@ -125,7 +125,8 @@ def test_ssp_loss_decreases_on_a_phantom():
     model = _tiny(K=32)
     with torch.no_grad():
         z0 = model.embed(a)
-    losses = pretrain(model, a, b, TrainSettings(steps=60, batch_size=16, lr=0.05), seed=0)
+    pair = pair_builder("fixed-theta", 90.0)
+    losses = pretrain(model, x, pair, TrainSettings(steps=60, batch_size=16, lr=0.05), seed=0)
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < first - 0.5, (first, last)
     with torch.no_grad():
@@ -141,7 +142,7 @@ def test_pretrain_is_deterministic():
 
     images, _ = generate("phantom-polyp", count=24, size=32, seed=1)
     x = torch.from_numpy(images)[:, None].repeat(1, 3, 1, 1)
-    a, b = make_pair(x, 45.0)
-    runs = [pretrain(_tiny(K=8), a, b, TrainSettings(steps=4, batch_size=8), seed=0)
+    pair = pair_builder("fixed-theta", 45.0)
+    runs = [pretrain(_tiny(K=8), x, pair, TrainSettings(steps=4, batch_size=8), seed=0)
             for _ in range(2)]
     assert runs[0] == runs[1]

@@ -144,6 +144,10 @@ class SSLConfig(_Strict):
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16 autocast + channels_last (faster on AMX/GPU)."
     )
+    augment: Literal["none", "reference", "mocov2"] = Field(
+        "none", description="Augmentation of the views: none (fixed-θ default), the "
+        "reference notebook's recipe, or MoCo v2's (see ssl/augment.py)."
+    )
     queue_init: Literal["data", "random"] = Field(
         "data", description="Fill the queue with real keys first (data) or random vectors."
     )
@@ -207,7 +211,10 @@ class MetricsConfig(_Strict):
 
 # --------------------------------------------------------------------------- sweep
 class SweepConfig(_Strict):
-    protocol: Literal["fixed-theta"] = "fixed-theta"
+    protocol: Literal["fixed-theta", "probe"] = Field(
+        "fixed-theta", description="fixed-theta: a model per θ; probe: one model per "
+        "(dataset, seed), θ only at saliency time."
+    )
     thetas: list[float] = Field(default_factory=lambda: [0, 30, 60, 90, 120, 150, 180])
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
 
@@ -248,7 +255,28 @@ class SweepConfig(_Strict):
 class RuntimeConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, description="torch threads (None: all cores).")
-    save_checkpoints: bool = Field(False, description="Keep each cell's model weights.")
+    executor: Literal["local", "process", "ray"] = Field(
+        "local", description="local: in this process; process: N worker processes; ray: a "
+        "Ray cluster (runtime.address)."
+    )
+    workers: int = Field(2, ge=1, description="Worker processes for executor=process.")
+    address: str = Field(
+        "auto", description="Ray cluster: auto (the running one), HOST:PORT, or local (a "
+        "private cluster started for this run)."
+    )
+    cpus_per_task: int = Field(1, ge=1, description="CPUs (= torch threads) per worker task.")
+    gpus_per_task: float = Field(
+        0.0, ge=0, description="GPUs per Ray task; >0 keeps cells off GPU-less nodes."
+    )
+    max_retries: int = Field(3, ge=0, description="Ray: retries of a task whose worker died.")
+    checkpoints: Literal["none", "last", "all"] = Field(
+        "none", description="Model weights kept per cell: none, the final model (model.pt), "
+        "or also every intermediate checkpoint."
+    )
+    checkpoint_every: int = Field(
+        0, ge=0, description="Save a resumable training state every N steps (0: never); an "
+        "interrupted cell restarts from it."
+    )
 
 
 class ExperimentConfig(_Strict):

@@ -40,10 +40,15 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: Path, model: nn.Module, meta: dict) -> None:
     """Write weights (and MoCo's queue and pointer) atomically."""
+    save_state(path, model.state_dict(), meta)
+
+
+def save_state(path: Path, state_dict: dict, meta: dict) -> None:
+    """Write a state_dict in thetascope's checkpoint format, atomically."""
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     plain_meta = json.loads(json.dumps(meta, default=str))  # weights_only-loadable types
-    torch.save({"format": FORMAT, "state_dict": model.state_dict(), "meta": plain_meta}, tmp)
+    torch.save({"format": FORMAT, "state_dict": state_dict, "meta": plain_meta}, tmp)
     os.replace(tmp, path)
 
 

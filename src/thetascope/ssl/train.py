@@ -1,14 +1,20 @@
-"""The pre-training loop for one θ, queue validation, and checkpoints.
+"""The pre-training loop, queue validation, and resumable training state.
 
     K = resolve_queue_size("auto", batch_size=16, n_images=48)   # -> 32
     model = MoCo("resnet18", K=K)
-    a, b = make_pair(images, theta)                               # precomputed views
-    losses = pretrain(model, a, b, TrainSettings(steps=24, batch_size=16), seed=0)
+    pair = pair_builder("fixed-theta", theta=30.0)                # batch -> (view a, view b)
+    losses = pretrain(model, images, pair, TrainSettings(steps=36, batch_size=16), seed=0)
+
+Resuming: with ``checkpoint_every=k`` the loop hands a complete training state (weights,
+optimiser, data order, random generators, losses) to ``on_checkpoint`` every k steps;
+passing that state back as ``resume`` continues to exactly the numbers an uninterrupted
+run gives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo
+from thetascope.ssl.pairs import PairFn
 from thetascope.ssl.simclr import SimCLR
 
 
@@ -37,7 +44,7 @@ class TrainSettings:
 
 
 @torch.no_grad()
-def fill_queue(model: MoCo, views: torch.Tensor, gen: torch.Generator,
+def fill_queue(model: MoCo, images: torch.Tensor, pair: PairFn, gen: torch.Generator,
                device: torch.device) -> None:
     """Start the queue with real keys of K seeded images instead of random vectors.
 
@@ -45,8 +52,9 @@ def fill_queue(model: MoCo, views: torch.Tensor, gen: torch.Generator,
     first *rises* while the queue fills; on short runs that hides whether training works.
     """
     k = model.K
-    idx = torch.randperm(views.shape[0], generator=gen)[:k]
-    keys = torch.nn.functional.normalize(model.encoder_k(views[idx].to(device)), dim=1)
+    idx = torch.randperm(images.shape[0], generator=gen)[:k]
+    _, views = pair(images[idx])
+    keys = torch.nn.functional.normalize(model.encoder_k(views.to(device)), dim=1)
     model.queue.copy_(keys.T.to(model.queue.dtype))
     model.queue_ptr.zero_()
 
@@ -95,18 +103,21 @@ def _lr_at(step: int, s: TrainSettings) -> float:
 
 def pretrain(
     model: MoCo | SimCLR,
-    view_a: torch.Tensor,
-    view_b: torch.Tensor,
+    images: torch.Tensor,
+    pair: PairFn,
     settings: TrainSettings,
     seed: int,
     on_step: Callable[[int, float], None] | None = None,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> list[float]:
-    """Train ``model`` on the pairs (view_a[i], view_b[i]); returns the loss per step.
+    """Train ``model`` on ``pair(batch)`` views of ``images``; returns the loss per step.
 
     Batches are drawn from seeded per-epoch permutations (drop_last), so two runs with the
-    same seed see the same batches whatever θ is.
+    same seed see the same images in the same order whatever θ is.
     """
-    n, b = view_a.shape[0], settings.batch_size
+    n, b = images.shape[0], settings.batch_size
     device = next(model.parameters()).device
     bf16 = settings.precision == "bf16"
     if bf16:
@@ -116,17 +127,25 @@ def pretrain(
         weight_decay=settings.weight_decay,
     )
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # key-batch shuffles
+    torch.manual_seed(seed)  # key-batch shuffles and augmentations
     model.train()
-    if settings.queue_init == "data" and isinstance(model, MoCo):
-        fill_queue(model, view_b, gen, device)
     losses: list[float] = []
     order: list[int] = []
-    for step in range(settings.steps):
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        gen.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        losses, order, start = list(resume["losses"]), list(resume["order"]), resume["step"]
+    elif settings.queue_init == "data" and isinstance(model, MoCo):
+        fill_queue(model, images, pair, gen, device)
+    for step in range(start, settings.steps):
         if len(order) < b:
             order = torch.randperm(n, generator=gen).tolist()
         idx, order = order[:b], order[b:]
-        qa, kb = view_a[idx].to(device), view_b[idx].to(device)
+        qa, kb = pair(images[idx])
+        qa, kb = qa.to(device), kb.to(device)
         if bf16:
             qa = qa.contiguous(memory_format=torch.channels_last)
             kb = kb.contiguous(memory_format=torch.channels_last)
@@ -147,5 +166,13 @@ def pretrain(
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses[-1])
+        done = step + 1
+        if checkpoint_every and on_checkpoint and done % checkpoint_every == 0 \
+                and done < settings.steps:
+            on_checkpoint(copy.deepcopy({  # a snapshot: training goes on mutating these
+                "step": done, "losses": losses, "order": order,
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+            }))
     model.eval()
     return losses

@@ -1,4 +1,4 @@
-"""Run one cell: pre-train at θ, SmoothGrad at θ, score every evaluation image.
+"""Run one cell: pre-train (fixed-θ) or take the probe model, SmoothGrad at θ, score.
 
 This is where configuration becomes plain arguments: below this layer functions take
 tensors and small settings dataclasses, never the config.
@@ -7,21 +7,28 @@ tensors and small settings dataclasses, never the config.
     out.rows      # long-format DataFrame, one row per (image, metric)
     out.losses    # SSP loss per step
     out.maps      # gallery maps for the first saliency.gallery_images images
+    out.meta      # provenance: versions, device, fingerprints, times
+
+    model, losses = train_model(cfg, dataset, seed=0, theta=0.0)   # the probe protocol's
+    out = run_cell(cell, dataset, cfg, pretrained=(model.state_dict(), losses))
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 import torch
 
-from thetascope.config import ExperimentConfig
+import thetascope
+from thetascope.config import PROTOCOL_VERSION, ExperimentConfig
 from thetascope.data.sample import LoadedDataset
 from thetascope.geometry import rotate, valid_region
 from thetascope.metrics.overlap import binarize, score_image
@@ -29,7 +36,7 @@ from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smo
 from thetascope.saliency.targets import create_target
 from thetascope.ssl.checkpoints import load_backbone_weights
 from thetascope.ssl.moco import MoCo
-from thetascope.ssl.pairs import make_pair
+from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.simclr import SimCLR
 from thetascope.ssl.train import TrainSettings, pretrain, resolve_queue_size
 from thetascope.sweep.plan import Cell
@@ -79,7 +86,9 @@ def smoothgrad_settings(cfg: ExperimentConfig) -> SmoothGradSettings:
 def scored_map(map_x: torch.Tensor, map_r: torch.Tensor, theta: float, view: str,
                rotate_back: bool, interpolation: str) -> torch.Tensor:
     """The map that is scored, in the original image's frame."""
-    back = rotate(map_r[:, None], -theta, interpolation)[:, 0] if rotate_back else map_r  # type: ignore[arg-type]
+    back = map_r
+    if rotate_back:
+        back = rotate(map_r[:, None], -theta, interpolation)[:, 0]  # type: ignore[arg-type]
     if view == "original":
         return map_x
     if view == "rotated":
@@ -87,26 +96,72 @@ def scored_map(map_x: torch.Tensor, map_r: torch.Tensor, theta: float, view: str
     return 0.5 * (map_x + back)
 
 
+def train_settings(cfg: ExperimentConfig) -> TrainSettings:
+    s = cfg.ssl
+    return TrainSettings(
+        steps=s.steps, batch_size=s.batch_size, lr=s.lr, momentum=s.sgd_momentum,
+        weight_decay=s.weight_decay, schedule=s.schedule, precision=s.precision,
+        queue_init=s.queue_init,
+    )
+
+
+def train_model(
+    cfg: ExperimentConfig,
+    ds: LoadedDataset,
+    seed: int,
+    theta: float,
+    device: torch.device | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
+) -> tuple[MoCo | SimCLR, list[float]]:
+    """Pre-train a fresh seeded model on the dataset's SSP pool with the protocol's pairs."""
+    g = cfg.geometry
+    images = torch.from_numpy(ds.ssp_array())
+    model = build_model(cfg, images.shape[0], seed).to(device or torch.device("cpu"))
+    pair = pair_builder(cfg.sweep.protocol, theta, cfg.ssl.augment, cfg.data.image_size,
+                        g.interpolation, g.fill, g.circle_mask)
+    losses = pretrain(model, images, pair, train_settings(cfg), seed, on_step,
+                      cfg.runtime.checkpoint_every, on_checkpoint, resume)
+    return model, losses
+
+
+def provenance(device: torch.device) -> dict:
+    import torchvision
+
+    return {
+        "thetascope": thetascope.__version__, "protocol_version": PROTOCOL_VERSION,
+        "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+        "python": platform.python_version(), "host": platform.node(), "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
 def run_cell(
     cell: Cell,
     ds: LoadedDataset,
     cfg: ExperimentConfig,
-    device: torch.device,
+    device: torch.device | None = None,
     on_step: Callable[[int, float], None] | None = None,
     on_saliency: Callable[[int, int], None] | None = None,
+    pretrained: tuple[dict, list[float]] | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> CellOutput:
+    """One grid point. ``pretrained`` (state_dict, losses) skips training (probe protocol);
+    ``resume`` continues an interrupted training from its last checkpoint."""
+    device = device or torch.device("cpu")
     g, theta = cfg.geometry, cell.theta
+    started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    images = torch.from_numpy(ds.ssp_array())
-    model = build_model(cfg, images.shape[0], cell.seed).to(device)
-    view_a, view_b = make_pair(images, theta, g.interpolation, g.fill, g.circle_mask)
-    settings = TrainSettings(
-        steps=cfg.ssl.steps, batch_size=cfg.ssl.batch_size, lr=cfg.ssl.lr,
-        momentum=cfg.ssl.sgd_momentum, weight_decay=cfg.ssl.weight_decay,
-        schedule=cfg.ssl.schedule, precision=cfg.ssl.precision,
-        queue_init=cfg.ssl.queue_init,
-    )
-    losses = pretrain(model, view_a, view_b, settings, cell.seed, on_step)
+    if pretrained is not None:
+        model = build_model(cfg, len(ds.ssp), cell.seed).to(device)
+        model.load_state_dict(pretrained[0])
+        model.eval()
+        losses = list(pretrained[1])
+    else:
+        model, losses = train_model(cfg, ds, cell.seed, theta, device, on_step, on_checkpoint,
+                                    resume)
     t1 = time.perf_counter()
 
     ev, masks, ids = ds.eval_arrays()
@@ -137,19 +192,22 @@ def run_cell(
                      ("view", cfg.saliency.view), ("binarize", rule), ("cell", cell.key)):
         rows[col] = val
 
-    k = cfg.saliency.gallery_images
+    k = min(cfg.saliency.gallery_images, len(ids))
     maps = {
         "ids": np.array(ids[:k]),
         "saliency": sal[:k].astype(np.float16),
-        "binary": np.stack([binarize(sal[i], valid, rule, masks[i])
-                            for i in range(min(k, len(ids)))])
+        "binary": np.stack([binarize(sal[i], valid, rule, masks[i]) for i in range(k)])
         if k else np.zeros((0, h, w), bool),
     }
     meta = {
         "key": cell.key, "dataset": cell.dataset, "theta": cell.theta, "seed": cell.seed,
-        "queue_size": getattr(model, "K", None), "n_ssp": int(images.shape[0]), "n_eval": len(ids),
-        "train_s": round(t1 - t0, 3), "saliency_s": round(t2 - t1, 3),
-        "score_s": round(time.perf_counter() - t2, 3), "final_loss": losses[-1],
-        "device": str(device), "torch": str(torch.__version__),
+        "protocol": cell.protocol, "data_fingerprint": ds.fingerprint(),
+        "queue_size": getattr(model, "K", None), "n_ssp": len(ds.ssp), "n_eval": len(ids),
+        "resumed_from_step": resume["step"] if resume else None,
+        "pretrained_unit": cell.pretrain_key, "train_s": round(t1 - t0, 3),
+        "saliency_s": round(t2 - t1, 3), "score_s": round(time.perf_counter() - t2, 3),
+        "wall_s": round(time.perf_counter() - t0, 3), "started": started.isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "final_loss": losses[-1] if losses else None, **provenance(device),
     }
     return CellOutput(rows, losses, maps, meta, model)

@@ -3,6 +3,8 @@
 A cell's key hashes everything that determines its numbers: the dataset spec and a hash
 of its preprocessed arrays, the data/geometry/SSP/saliency/metric settings, θ, the seed
 and the code's protocol version. Same key, same result, so a finished cell is reused.
+In the ``probe`` protocol the cells of one (dataset, seed) share a pre-training unit whose
+key leaves out θ, the saliency and the metric settings.
 
     cells = plan_cells(cfg, {"mri-lesion": ds})
     cells[0].key, cells[0].dataset, cells[0].theta, cells[0].seed
@@ -25,12 +27,15 @@ class Cell:
     protocol: str
     method: str
     encoder: str
+    pretrain_key: str | None = None  # probe protocol: the shared pre-training unit
 
 
 def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: float,
                   seed: int) -> dict:
     data = cfg.data.model_dump(mode="json")
     data.pop("datasets")
+    for where_cached in ("cache", "cache_dir"):  # where the data is cached, not what it is
+        data.pop(where_cached, None)
     metrics = cfg.metrics.model_dump(mode="json")
     metrics.pop("bootstrap")  # affects aggregation only, not a cell's rows
     return {
@@ -40,6 +45,15 @@ def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: f
         "saliency": cfg.saliency.model_dump(mode="json"), "metrics": metrics,
         "protocol": cfg.sweep.protocol, "theta": float(theta), "seed": int(seed),
     }
+
+
+def pretrain_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, seed: int) -> dict:
+    """What determines a probe-protocol checkpoint: everything but θ and the saliency."""
+    ident = cell_identity(cfg, spec_dump, data_fp, 0.0, seed)
+    for k in ("theta", "saliency", "metrics"):
+        ident.pop(k)
+    ident["unit"] = "pretrain"
+    return ident
 
 
 def plan_cells(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> list[Cell]:
@@ -52,6 +66,9 @@ def plan_cells(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> lis
         for theta in cfg.sweep.thetas:
             for seed in cfg.sweep.seeds:
                 key = stable_hash(cell_identity(cfg, spec_dump, fp, theta, seed))
+                unit = None
+                if cfg.sweep.protocol == "probe":
+                    unit = stable_hash(pretrain_identity(cfg, spec_dump, fp, seed))
                 cells.append(Cell(key, name, float(theta), int(seed), cfg.sweep.protocol,
-                                  cfg.ssl.method, cfg.ssl.encoder))
+                                  cfg.ssl.method, cfg.ssl.encoder, unit))
     return cells

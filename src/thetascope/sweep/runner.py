@@ -11,7 +11,6 @@ finished cell), ``results.parquet`` (long format), ``losses.parquet``, ``aggrega
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,25 +18,21 @@ from pathlib import Path
 import pandas as pd
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from thetascope.analysis.curves import aggregate
 from thetascope.config import ExperimentConfig, dump_config, fingerprint
 from thetascope.data.registry import create_dataset
 from thetascope.data.sample import LoadedDataset
-from thetascope.ssl.checkpoints import save_checkpoint
-from thetascope.sweep.cell import run_cell
+from thetascope.sweep.dispatch import dispatch
 from thetascope.sweep.plan import Cell, plan_cells
 from thetascope.sweep.store import ResultStore, atomic_write_parquet, atomic_write_text
+from thetascope.sweep.work import pick_device
 
 log = logging.getLogger("thetascope")
+
+
+class RunFailed(RuntimeError):
+    """Nothing could be computed; the message says where to look."""
 
 
 @dataclass
@@ -50,6 +45,7 @@ class RunResult:
     aggregate: pd.DataFrame
     datasets: dict[str, LoadedDataset] = field(default_factory=dict)
     wall_s: float = 0.0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (task, error)
 
 
 def _setup_logging(out: Path) -> logging.Handler:
@@ -58,14 +54,6 @@ def _setup_logging(out: Path) -> logging.Handler:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     return handler
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("runtime.device=cuda but no CUDA device is visible; use auto or cpu")
-    return torch.device(name)
 
 
 def load_datasets(cfg: ExperimentConfig) -> dict[str, LoadedDataset]:
@@ -83,14 +71,6 @@ def load_datasets(cfg: ExperimentConfig) -> dict[str, LoadedDataset]:
                  len(ds.ssp), len(ds.eval), ds.skipped, ds.source)
         out[ds.name] = ds
     return out
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        console=console, transient=False,
-    )
 
 
 def run_experiment(
@@ -132,13 +112,18 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     pending = [c for c in cells if not store.is_done(c.key)]
     n_skip = len(cells) - len(pending)
     msg = (f"{len(cells)} cells ({len(datasets)} datasets × {len(cfg.sweep.thetas)} θ × "
-           f"{len(cfg.sweep.seeds)} seeds): {n_skip} already finished, skipped; "
-           f"{len(pending)} to run")
-    console.print(msg)
+           f"{len(cfg.sweep.seeds)} seeds, protocol {cfg.sweep.protocol}): {n_skip} already "
+           f"finished, skipped; {len(pending)} to run on executor {cfg.runtime.executor}")
+    console.print(msg, soft_wrap=True)
     log.info(msg)
-    _run_cells(pending, datasets, cfg, device, store, console)
+    failed = dispatch(pending, cfg, datasets, store, console)
+    if failed:
+        console.print(f"[red]{len(failed)} task(s) failed[/red] (see run.log); the other "
+                      "results are kept; re-run to retry them", highlight=False)
 
     results = store.collect([c.key for c in cells])
+    if results.empty:
+        raise RunFailed(f"no cell finished ({len(failed)} failed; see {out}/run.log)")
     results["config_fp"] = fp
     atomic_write_parquet(out / "results.parquet", results)
     losses = _collect_losses(store, cells)
@@ -154,46 +139,11 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
 
     wall = time.perf_counter() - start
     figs = write_figures(out, cfg, results, agg, losses, store, cells, datasets)
-    result = RunResult(out, len(cells), n_skip, len(pending), results, agg, datasets,
-                       time.perf_counter() - start)
+    result = RunResult(out, len(cells), n_skip, len(pending) - len(failed), results, agg,
+                       datasets, time.perf_counter() - start, failed)
     write_summary(out, cfg, result, figs)
     log.info("finished in %.1f s (figures %.1f s)", result.wall_s, result.wall_s - wall)
     return result
-
-
-def _run_cells(pending: list[Cell], datasets: dict[str, LoadedDataset], cfg: ExperimentConfig,
-               device: torch.device, store: ResultStore, console: Console) -> None:
-    if not pending:
-        return
-    with _progress(console) as progress:
-        sweep = progress.add_task("sweep", total=len(pending))
-        steps = progress.add_task("pre-training", total=cfg.ssl.steps)
-        sal = progress.add_task("saliency", total=1)
-        for cell in pending:
-            desc = f"{cell.dataset} θ={cell.theta:g} seed={cell.seed}"
-            progress.reset(steps, total=cfg.ssl.steps,
-                           description=f"pre-train {desc}")
-            progress.reset(sal, total=1, description=f"saliency  {desc}")
-
-            def on_step(step: int, loss: float, _d=desc) -> None:
-                progress.update(steps, completed=step + 1,
-                                description=f"pre-train {_d} loss {loss:.3f}")
-
-            def on_saliency(done: int, total: int) -> None:
-                progress.update(sal, completed=done, total=total)
-
-            t = time.perf_counter()
-            res = run_cell(cell, datasets[cell.dataset], cfg, device, on_step, on_saliency)
-            res.meta["pid"] = os.getpid()
-            extras = {}
-            if cfg.runtime.save_checkpoints and res.model is not None:
-                model, meta = res.model, dict(res.meta)
-                extras["model.pt"] = lambda p, m=model, mt=meta: save_checkpoint(p, m, mt)
-            store.write_cell(cell.key, res.rows, res.losses, res.maps, res.meta, extras)
-            log.info("cell %s %s done in %.1f s (train %.1f s, saliency %.1f s, loss %.3f)",
-                     cell.key, desc, time.perf_counter() - t, res.meta["train_s"],
-                     res.meta["saliency_s"], res.losses[-1])
-            progress.advance(sweep)
 
 
 def _collect_losses(store: ResultStore, cells: list[Cell]) -> pd.DataFrame:

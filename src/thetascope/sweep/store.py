@@ -50,7 +50,9 @@ class ResultStore:
     def clean_temporaries(self) -> int:
         """Delete leftovers of interrupted writes; returns how many were removed."""
         n = 0
-        for p in list(self.cells_dir.glob(".tmp-*")) + list(self.root.glob(".tmp-*")):
+        leftovers = [*self.cells_dir.glob(".tmp-*"), *self.root.glob(".tmp-*"),
+                     *self.root.glob("pretrain/.tmp-*"), *self.root.glob("partial/.tmp-*")]
+        for p in leftovers:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             n += 1
         return n
@@ -81,6 +83,29 @@ class ResultStore:
         if final.exists():  # --force: replace the old result
             shutil.rmtree(final)
         os.rename(tmp, final)
+
+    # ---- probe protocol: one pre-trained model per (dataset, seed) unit
+    def unit_dir(self, key: str) -> Path:
+        return self.root / "pretrain" / key
+
+    def unit_done(self, key: str) -> bool:
+        return (self.unit_dir(key) / "unit.json").is_file()
+
+    def write_unit(self, key: str, losses: list[float], meta: dict,
+                   write_model: Callable[[Path], None]) -> None:
+        parent = self.root / "pretrain"
+        parent.mkdir(exist_ok=True)
+        tmp = parent / f".tmp-{key}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        write_model(tmp / "model.pt")
+        (tmp / "loss.json").write_text(json.dumps(losses))
+        (tmp / "unit.json").write_text(json.dumps(meta, indent=1, default=str))
+        shutil.rmtree(self.unit_dir(key), ignore_errors=True)
+        os.rename(tmp, self.unit_dir(key))
+
+    def read_unit_losses(self, key: str) -> list[float]:
+        return json.loads((self.unit_dir(key) / "loss.json").read_text())
 
     def read_meta(self, key: str) -> dict:
         return json.loads((self.cell_dir(key) / "cell.json").read_text())

@@ -1,0 +1,157 @@
+"""Turn pending cells into tasks, run them on the configured executor, store the results.
+
+    failed = dispatch(pending, cfg, datasets, store, console)
+
+The driver (this module) is the only writer of the results store. In the probe protocol
+the pre-training units run first (one per dataset and seed), then the cells that use them.
+A failing task is logged and counted; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from thetascope.config import ExperimentConfig
+from thetascope.data.sample import LoadedDataset
+from thetascope.ssl.checkpoints import load_checkpoint, save_state
+from thetascope.sweep.executors import LocalExecutor, create_executor
+from thetascope.sweep.plan import Cell
+from thetascope.sweep.store import ResultStore
+from thetascope.sweep.work import Task, TaskResult, WorkContext
+
+log = logging.getLogger("thetascope")
+
+
+class RichMonitor:
+    """Bars: tasks done / running / failed / remaining with ETA; live step and saliency
+    progress for the in-process executor."""
+
+    def __init__(self, progress: Progress, total: int, steps: int, live: bool) -> None:
+        self.p, self.live = progress, live
+        self.done = self.failed = self.running = 0
+        self.total = total
+        self.bar = progress.add_task("tasks", total=total, status=self._status())
+        self.steps = progress.add_task("pre-training", total=steps, status="") if live else None
+        self.sal = progress.add_task("saliency", total=1, status="") if live else None
+
+    def _status(self) -> str:
+        rest = self.total - self.done - self.failed
+        return (f"done {self.done} · running {self.running} · failed {self.failed} · "
+                f"remaining {rest}")
+
+    def started(self, task: Task) -> None:
+        self.running = min(self.running + 1, self.total - self.done - self.failed)
+        self.p.update(self.bar, status=self._status())
+        if self.live:
+            self.p.reset(self.steps, description=f"pre-train {task.label}")
+            self.p.reset(self.sal, total=1, description=f"saliency  {task.label}")
+
+    def step(self, task: Task, step: int, loss: float) -> None:
+        self.p.update(self.steps, completed=step + 1,
+                      description=f"pre-train {task.label} loss {loss:.3f}")
+
+    def saliency(self, task: Task, done: int, total: int) -> None:
+        self.p.update(self.sal, completed=done, total=total)
+
+    def finished(self, ok: bool) -> None:
+        self.running = max(0, self.running - 1)
+        if ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        self.p.update(self.bar, completed=self.done + self.failed, status=self._status())
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+    )
+
+
+def _store_cell(store: ResultStore, cfg: ExperimentConfig, task: Task, res: TaskResult,
+                partial_dir: Path) -> None:
+    out = res.output
+    assert out is not None
+    extras = {}
+    if res.state is not None:
+        state, meta = res.state, dict(out.meta)
+        extras["model.pt"] = lambda p: save_state(p, state, meta)
+    steps_dir = partial_dir / task.key
+    if cfg.runtime.checkpoints == "all" and steps_dir.is_dir():
+        extras["steps"] = lambda p: shutil.copytree(steps_dir, p)
+    store.write_cell(task.key, out.rows, out.losses, out.maps, out.meta, extras)
+    shutil.rmtree(steps_dir, ignore_errors=True)
+
+
+def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
+             store: ResultStore, console: Console) -> list[tuple[str, str]]:
+    """Run every pending cell; returns the failures as (label, error) pairs."""
+    if not pending:
+        return []
+    partial_dir = store.root / "partial"
+    ctx = WorkContext(cfg, datasets, str(partial_dir))
+    executor = create_executor(cfg.runtime)
+    failures: list[tuple[str, str]] = []
+    units = {}
+    if cfg.sweep.protocol == "probe":
+        for c in pending:
+            if c.pretrain_key and not store.unit_done(c.pretrain_key):
+                units.setdefault(c.pretrain_key, Task("pretrain", c.pretrain_key, c))
+    live = isinstance(executor, LocalExecutor)
+    log.info("executor %s: %d pre-training units, %d cells", executor.name, len(units),
+             len(pending))
+    with _progress(console) as progress:
+        monitor = RichMonitor(progress, len(units) + len(pending), cfg.ssl.steps, live)
+        t0 = time.perf_counter()
+
+        def on_error(task: Task, exc: BaseException) -> None:
+            monitor.finished(False)
+            msg = f"{type(exc).__name__}: {exc}"
+            failures.append((task.label, msg))
+            log.error("task %s (%s) failed: %s", task.key, task.label, msg)
+
+        def on_unit(task: Task, res: TaskResult) -> None:
+            state, meta = res.state, res.meta
+            store.write_unit(task.key, res.losses, meta,
+                             lambda p: save_state(p, state, meta))  # type: ignore[arg-type]
+            monitor.finished(True)
+            log.info("unit %s (%s) done", task.key, task.label)
+
+        def on_cell(task: Task, res: TaskResult) -> None:
+            _store_cell(store, cfg, task, res, partial_dir)
+            monitor.finished(True)
+            m = res.meta
+            log.info("cell %s %s done in %.1f s (train %.1f s, saliency %.1f s, loss %s)",
+                     task.key, task.label, m["wall_s"], m["train_s"], m["saliency_s"],
+                     f"{m['final_loss']:.3f}" if m.get("final_loss") is not None else "-")
+
+        executor.run(list(units.values()), ctx, on_unit, on_error, monitor)
+        cell_tasks = []
+        loaded: dict[str, tuple[dict, list[float]]] = {}  # one copy per unit, shared by cells
+        for c in pending:
+            pretrained = None
+            if c.pretrain_key:
+                if not store.unit_done(c.pretrain_key):
+                    on_error(Task("cell", c.key, c), RuntimeError("its pre-training unit failed"))
+                    continue
+                if c.pretrain_key not in loaded:
+                    state, _ = load_checkpoint(store.unit_dir(c.pretrain_key) / "model.pt")
+                    loaded[c.pretrain_key] = (state, store.read_unit_losses(c.pretrain_key))
+                pretrained = loaded[c.pretrain_key]
+            cell_tasks.append(Task("cell", c.key, c, pretrained))
+        executor.run(cell_tasks, ctx, on_cell, on_error, monitor)
+        log.info("tasks finished in %.1f s", time.perf_counter() - t0)
+    return failures

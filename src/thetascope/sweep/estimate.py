@@ -1,0 +1,96 @@
+"""Before anything runs: how many cells and model fits, and what they will cost here.
+
+    est = estimate(cfg, datasets)        # times a few real training steps and saliency rows
+    est.cells, est.fits, est.seconds_per_cell, est.total_seconds
+
+The calibration builds the configured model at the configured input size on this machine
+(same threads and device as a run), times ``warmup + measure`` optimiser steps and one
+SmoothGrad chunk, and extrapolates linearly. It costs a few seconds; for a GPU cluster run
+it on a GPU node for numbers that mean something there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from thetascope.config import ExperimentConfig
+from thetascope.data.sample import LoadedDataset
+from thetascope.saliency.smoothgrad import smoothgrad_pair
+from thetascope.saliency.targets import create_target
+from thetascope.ssl.pairs import make_pair, pair_builder
+from thetascope.ssl.train import TrainSettings, pretrain
+from thetascope.sweep.cell import build_model, smoothgrad_settings, train_settings
+from thetascope.sweep.work import pick_device
+
+
+@dataclass
+class Estimate:
+    cells: int
+    fits: int
+    seconds_per_step: float
+    seconds_per_saliency_row: float
+    train_seconds_per_fit: float
+    saliency_seconds_per_cell: float
+    total_seconds: float
+    parallel_tasks: int
+    wall_seconds: float
+    device: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _time_steps(cfg: ExperimentConfig, ds: LoadedDataset, device: torch.device,
+                warmup: int, measure: int) -> float:
+    images = torch.from_numpy(ds.ssp_array())
+    model = build_model(cfg, images.shape[0], 0).to(device)
+    pair = pair_builder(cfg.sweep.protocol, 45.0, cfg.ssl.augment, cfg.data.image_size)
+    base = train_settings(cfg)
+    t = {}
+
+    def on_step(step: int, loss: float) -> None:
+        t[step] = time.perf_counter()
+
+    steps = warmup + measure
+    settings = TrainSettings(**{**asdict(base), "steps": steps})
+    pretrain(model, images, pair, settings, 0, on_step)
+    return (t[steps - 1] - t[warmup - 1]) / measure
+
+
+def _time_saliency(cfg: ExperimentConfig, ds: LoadedDataset, device: torch.device) -> float:
+    images, _, _ = ds.eval_arrays()
+    model = build_model(cfg, len(ds.ssp), 0).to(device).eval()
+    x, r = make_pair(torch.from_numpy(images[:1]), 45.0)
+    s = smoothgrad_settings(cfg)
+    rows = min(s.samples, s.chunk_size)
+    target = create_target(cfg.saliency.target, model.embed)
+    one_chunk = replace(s, samples=rows)
+    smoothgrad_pair(target, x.to(device), r.to(device), one_chunk)  # warm-up
+    times = []
+    for _ in range(3):  # best of three: robust to a busy machine
+        t0 = time.perf_counter()
+        smoothgrad_pair(target, x.to(device), r.to(device), one_chunk)
+        times.append(time.perf_counter() - t0)
+    return min(times) / rows
+
+
+def estimate(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
+             warmup: int = 1, measure: int = 3) -> Estimate:
+    device = pick_device(cfg.runtime.device)
+    ds = max(datasets.values(), key=lambda d: len(d.ssp))
+    n_cells = len(datasets) * len(cfg.sweep.thetas) * len(cfg.sweep.seeds)
+    fits = n_cells if cfg.sweep.protocol == "fixed-theta" else \
+        len(datasets) * len(cfg.sweep.seeds)
+    step_s = _time_steps(cfg, ds, device, warmup, measure)
+    row_s = _time_saliency(cfg, ds, device)
+    n_eval = max(len(d.eval) for d in datasets.values())
+    train_fit = step_s * cfg.ssl.steps
+    sal_cell = row_s * cfg.saliency.samples * n_eval
+    total = fits * train_fit + n_cells * sal_cell
+    rt = cfg.runtime
+    parallel = rt.workers if rt.executor == "process" else 1
+    return Estimate(n_cells, fits, step_s, row_s, train_fit, sal_cell, total, parallel,
+                    total / parallel, str(device))

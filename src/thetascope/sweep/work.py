@@ -1,0 +1,135 @@
+"""What a worker does with one task, wherever it runs (this process, a pool, Ray).
+
+A task is either a pre-training unit (probe protocol: one model per dataset and seed) or a
+cell. Workers return results; only the driver writes the results store, so workers need no
+shared file system. Resumable training states go to ``partial_dir`` when one is given
+(local and process executors share the driver's disk).
+
+    ctx = WorkContext(cfg, datasets, partial_dir="runs/x/partial")
+    result = execute(Task("cell", cell.key, cell), ctx)
+    result.output.rows, result.state  # state: final weights when runtime.checkpoints != none
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from thetascope.config import ExperimentConfig
+from thetascope.data.sample import LoadedDataset
+from thetascope.ssl.checkpoints import CheckpointError
+from thetascope.sweep.cell import CellOutput, provenance, run_cell, train_model
+from thetascope.sweep.plan import Cell
+
+
+@dataclass
+class WorkContext:
+    cfg: ExperimentConfig
+    datasets: dict[str, LoadedDataset]
+    partial_dir: str | None = None
+
+
+@dataclass
+class Task:
+    kind: Literal["pretrain", "cell"]
+    key: str
+    cell: Cell  # for a pre-training unit: any cell of it (dataset and seed are what count)
+    pretrained: tuple[dict, list[float]] | None = None
+
+    @property
+    def label(self) -> str:
+        c = self.cell
+        if self.kind == "pretrain":
+            return f"pre-train unit {c.dataset} seed={c.seed}"
+        return f"{c.dataset} θ={c.theta:g} seed={c.seed}"
+
+
+@dataclass
+class TaskResult:
+    key: str
+    kind: str
+    output: CellOutput | None = None  # cells
+    losses: list[float] = field(default_factory=list)
+    state: dict | None = None  # final weights (cpu tensors), when kept
+    meta: dict = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("runtime.device=cuda but no CUDA device is visible; use auto or cpu")
+    return torch.device(name)
+
+
+def _partial_path(ctx: WorkContext, key: str) -> Path | None:
+    return Path(ctx.partial_dir) / f"{key}.pt" if ctx.partial_dir else None
+
+
+def _load_partial(path: Path | None) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a corrupt partial state is only a lost head start
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _saver(path: Path | None, keep_all: bool) -> Callable[[dict], None] | None:
+    if path is None:
+        return None
+
+    def save(state: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        if keep_all:
+            step_dir = path.with_suffix("")
+            step_dir.mkdir(exist_ok=True)
+            torch.save({"model": state["model"], "step": state["step"]},
+                       step_dir / f"step-{state['step']:06d}.pt")
+
+    return save
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def execute(
+    task: Task,
+    ctx: WorkContext,
+    on_step: Callable[[int, float], None] | None = None,
+    on_saliency: Callable[[int, int], None] | None = None,
+) -> TaskResult:
+    cfg = ctx.cfg
+    device = pick_device(cfg.runtime.device)
+    ds = ctx.datasets[task.cell.dataset]
+    partial = _partial_path(ctx, task.key) if cfg.runtime.checkpoint_every else None
+    resume = _load_partial(partial)
+    save = _saver(partial, cfg.runtime.checkpoints == "all")
+    if task.kind == "pretrain":
+        model, losses = train_model(cfg, ds, task.cell.seed, 0.0, device, on_step, save, resume)
+        meta = {"unit": task.key, "dataset": task.cell.dataset, "seed": task.cell.seed,
+                "resumed_from_step": resume["step"] if resume else None, **provenance(device)}
+        result = TaskResult(task.key, "pretrain", losses=losses, state=_cpu_state(model),
+                            meta=meta)
+    else:
+        if task.cell.protocol == "probe" and task.pretrained is None:
+            raise CheckpointError(f"cell {task.key}: probe protocol but no pre-trained model")
+        out = run_cell(task.cell, ds, cfg, device, on_step, on_saliency, task.pretrained,
+                       save, resume)
+        state = _cpu_state(out.model) if cfg.runtime.checkpoints != "none" and out.model \
+            else None
+        out.model = None  # not shipped back: the state (when kept) is enough
+        result = TaskResult(task.key, "cell", out, out.losses, state, out.meta)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
+    return result
