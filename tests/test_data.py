@@ -10,6 +10,7 @@ from thetascope.data.folder import DataError, load_folder
 from thetascope.data.nrrd import read_nrrd
 from thetascope.data.phantoms import generate
 from thetascope.data.preprocess import resize_mask, scale_intensity, to_model_input
+from thetascope.data.problems import LoadOptions
 from thetascope.data.registry import create_dataset
 
 
@@ -124,16 +125,19 @@ def test_folder_pairs_by_stem_and_suffix(tmp_path):
 
 
 def test_folder_errors_name_the_file(tmp_path):
+    strict = LoadOptions(on_bad_input="strict")
     with pytest.raises(DataError, match="folder not found"):
         load_folder(tmp_path)
     _save(tmp_path / "images" / "a.png", np.zeros((20, 30)))
     _save(tmp_path / "masks" / "a.png", np.zeros((10, 10)))
-    with pytest.raises(DataError, match=r"a\.png: mask is 10×10 but its image a\.png is 30×20"):
-        load_folder(tmp_path)
+    with pytest.raises(DataError, match=r"a\.png: size mismatch: mask is 10×10 but its image "
+                       r"a\.png is 30×20"):
+        load_folder(tmp_path, opts=strict)
     (tmp_path / "masks" / "a.png").unlink()
     (tmp_path / "images" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
-    with pytest.raises(DataError, match=r"a\.png: cannot be read as an image"):
-        load_folder(tmp_path)
+    with pytest.raises(DataError, match=r"a\.png: unreadable image"):
+        load_folder(tmp_path, opts=strict)
+    assert load_folder(tmp_path).skipped[0][1].startswith("unreadable image")  # skip policy
 
 
 def test_dataset_without_masks_is_a_clear_error(tmp_path):

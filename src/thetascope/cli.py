@@ -4,7 +4,10 @@
     thetascope run                                     # built-in data, configs/default.yaml
     thetascope run --config smoke --out runs/smoke     # the tiny profile
     thetascope run -c my.yaml -s sweep.seeds='[0,1,2]' -s ssl.steps=48 --force
-    thetascope data                                    # list the built-in datasets
+    thetascope data list                               # list the built-in datasets
+    thetascope data inspect /data/Kvasir-SEG --out sheets/   # layout, counts, problems
+    thetascope report runs/smoke                       # (re)write runs/smoke/report.html
+    thetascope compare runs/a runs/b --out cmp.html    # overlay several runs
 """
 
 from __future__ import annotations
@@ -33,10 +36,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from thetascope.data.folder import DataError
     from thetascope.ssl.checkpoints import CheckpointError
     from thetascope.ssl.train import TrainingConfigError
+    from thetascope.sweep.lock import RunLocked
     from thetascope.sweep.runner import RunFailed
+    from thetascope.sweep.store import OutputWriteError
 
     return (ConfigError, DataError, TrainingConfigError, CheckpointError, FileNotFoundError,
-            RunFailed)
+            RunFailed, RunLocked, OutputWriteError)
+
+
+def _plain(exc: BaseException) -> str:
+    """The message as literal text: a file named ``[red]x[/].png`` is not rich markup."""
+    from rich.markup import escape
+
+    return escape(str(exc))
 
 
 @app.command()
@@ -79,24 +91,27 @@ def run(
 
     console = Console(stderr=True)
     try:
-        from thetascope.config import apply_overrides, load_config
+        from thetascope.config import load_config
         from thetascope.report.summary import print_summary
         from thetascope.sweep.runner import run_experiment
 
         flags = [f"runtime.{k}={v}" for k, v in
                  (("executor", executor), ("workers", workers), ("address", address))
                  if v is not None]
-        cfg = apply_overrides(load_config(config), [*(set_ or []), *flags])
+        cfg = load_config(config, [*(set_ or []), *flags])
         out_dir = out or Path("runs") / cfg.name
         result = run_experiment(cfg, out_dir, force=force, console=console)
     except _user_errors() as exc:
         if debug:
             raise
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     metric = "dice" if "dice" in cfg.metrics.names else cfg.metrics.names[0]
     print_summary(Console(), result.aggregate, result.datasets, metric)
-    console.print(f"wrote {out_dir}/ (summary.md, results.parquet, figures/) in "
+    from thetascope.report.verdict_table import print_verdict
+
+    print_verdict(Console(), result.verdict)
+    console.print(f"wrote {out_dir}/ (report.html, summary.md, results.parquet, figures/) in "
                   f"{result.wall_s:.1f} s", soft_wrap=True)
     print(out_dir)
     if result.failed:
@@ -104,7 +119,117 @@ def run(
 
 
 @app.command()
-def data(
+def orient(
+    target: Annotated[str, typer.Argument(help="A config (YAML path or shipped name, e.g. "
+                                          "'default') or a dataset kind: built-in (mri-lesion, "
+                                          "ct-nodule, phantom-cxr, phantom-polyp) or one that "
+                                          "reads a folder (-s data.datasets.0.root=...).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder. Default: "
+                                             "runs/orient-<name>/.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override a config "
+                                                   "value, e.g. orient.hog=followup.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    """Orientation analysis alone (no training): signed gradient-orientation histograms,
+    self-overlap S(θ) and the HoG + SVM test A(θ), as orient_*.parquet and figures/."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    try:
+        from thetascope.sweep.orient_stage import (
+            orient_config,
+            orient_datasets,
+            orient_table,
+            write_orient,
+        )
+        from thetascope.sweep.runner import load_datasets
+
+        cfg = orient_config(target, set_ or [])
+        out_dir = out or Path("runs") / (cfg.name if cfg.name.startswith("orient")
+                                         else f"orient-{cfg.name}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        datasets = load_datasets(cfg)
+        res = orient_datasets(cfg, datasets, cfg.sweep.thetas)
+        write_orient(out_dir, res, datasets)
+    except _user_errors() as exc:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    rows = orient_table(res)
+    table = Table(title=f"orientation analysis ({cfg.orient.similarity}, HoG {cfg.orient.hog})")
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*r.values())
+    Console().print(table)
+    console.print(f"wrote {out_dir}/ (orient_*.parquet, figures/) in {res.seconds:.1f} s")
+    print(out_dir)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (it holds "
+                                            "aggregate.csv).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the page. "
+                                             "Default: RUN_DIR/report.html.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    """Write RUN_DIR/report.html: one self-contained page (charts, saliency gallery with a θ
+    slider, orientation analysis and verdict, setup, provenance, warnings) that opens
+    offline in any browser. `thetascope run` writes it at the end of every run."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    try:
+        from thetascope.report.html import write_report
+
+        path = write_report(run_dir, out=out)
+    except _user_errors() as exc:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", soft_wrap=True)
+    print(path)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to overlay (e.g. two "
+                                                   "encoders or protocols).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML page to write.")] = Path(
+        "compare.html"),
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    """One self-contained HTML page overlaying the per-dataset score-vs-θ curves (every
+    metric) and the verdicts of several runs."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    try:
+        from thetascope.report.compare import write_compare
+
+        path = write_compare(run_dirs, out)
+    except _user_errors() as exc:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"wrote {path} ({len(run_dirs)} runs)", soft_wrap=True)
+    print(path)
+
+
+data_app = typer.Typer(
+    help="Datasets: list the built-in ones, or inspect a folder / config before a run.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list(
     image_size: Annotated[int, typer.Option(help="Preprocess at this size to count masks.")] = 64,
 ) -> None:
     """List the built-in datasets: kind, real or synthetic, image and mask counts."""
@@ -123,6 +248,43 @@ def data(
         ds = create_dataset(spec, dcfg)
         table.add_row(spec.kind, str(len(ds.ssp)), str(len(ds.eval)), ds.source)
     Console().print(table)
+
+
+@data_app.command("inspect")
+def data_inspect(
+    target: Annotated[str, typer.Argument(
+        metavar="PATH_OR_CONFIG", help="A dataset folder or manifest (its layout is "
+        "detected), or a YAML config (every dataset in data.datasets).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the contact sheets "
+                                      "(contact_<dataset>.png).")] = Path("."),
+    image_size: Annotated[int, typer.Option(help="Preprocess at this size.")] = 128,
+    samples: Annotated[int, typer.Option(help="Samples on each contact sheet.")] = 8,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", "-s", help="Override a config value (data.crop=inscribed ...).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    """Detected layout, counts, image sizes, mask coverage, problems found, and a contact
+    sheet PNG of a few samples with their mask contours."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    try:
+        from thetascope.data.inspection import inspect_target
+        from thetascope.report.contact_sheet import write_contact_sheet
+
+        reports = inspect_target(target, set_ or [], image_size)
+        for info in reports:
+            print("\n".join(info.lines()))
+            if info.samples:
+                sheet = write_contact_sheet(info.samples, out / f"contact_{info.name}.png",
+                                            f"{info.name} ({info.kind}, {info.layout})",
+                                            samples)
+                print(f"sheet     {sheet}\n")
+    except _user_errors() as exc:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -149,17 +311,18 @@ def plan(
 
     console = Console()
     try:
-        from thetascope.config import apply_overrides, load_config
+        from thetascope.config import load_config
         from thetascope.sweep.estimate import estimate
         from thetascope.sweep.runner import load_datasets
 
-        cfg = apply_overrides(load_config(config), set_ or [])
+        cfg = load_config(config, set_ or [])
         datasets = load_datasets(cfg)
         est = estimate(cfg, datasets)
     except _user_errors() as exc:
         if debug:
             raise
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/red] {_plain(exc)}", highlight=False,
+                                   soft_wrap=True)
         raise typer.Exit(2) from None
     table = Table(title=f"plan for {cfg.name} ({cfg.sweep.protocol}, {cfg.ssl.method}, "
                   f"{cfg.ssl.encoder}, {est.device})")
@@ -181,6 +344,50 @@ def plan(
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps({"config": cfg.name, **est.as_dict()}, indent=1))
+
+
+@app.command()
+def bench(
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Comma-separated subset of: training, smoothgrad, "
+                     "self_overlap, multi_theta, data_path, hog_svm, default_run "
+                     "(default_run is opt-in: it takes minutes)."),
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny workloads: checks the "
+                                        "harness, numbers mean little.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON results.")] = Path(
+        "benchmarks/results"),
+) -> None:
+    """Measure thetascope against named baselines, side by side in one run; writes a table
+    and OUT/<date>-<host>.json. Run it on an otherwise idle machine."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from thetascope.bench.common import load_average
+    from thetascope.bench.suite import SUITE, run_suite
+
+    console = Console()
+    names = [n.strip() for n in only.split(",")] if only else None
+    bad = [n for n in names or [] if n not in SUITE]
+    if bad:
+        Console(stderr=True).print(f"[red]error:[/red] unknown benchmark(s) {bad}; choose "
+                                   f"from {', '.join(SUITE)}", highlight=False)
+        raise typer.Exit(2)
+    if (load := load_average()) > 0.5:
+        console.print(f"[yellow]warning:[/yellow] load average {load:.1f}: the machine is "
+                      "not idle, ratios are still fair but absolute numbers are low")
+    rows, path = run_suite(quick, names, out,
+                           on_row=lambda r: console.print(f"  {r.name}: ratio {r.ratio:.2f}"))
+    table = Table(title="thetascope vs baselines (ratio: higher is better)")
+    for col in ("benchmark", "baseline", "baseline", "thetascope", "unit", "ratio", "target"):
+        table.add_column(col)
+    for r in rows:
+        mark = "" if r.met is None else (" ✓" if r.met else " ✗")
+        table.add_row(r.name, r.baseline, f"{r.baseline_value:.3g}", f"{r.value:.3g}", r.unit,
+                      f"{r.ratio:.2f}{mark}", "" if r.target is None else f"≥ {r.target:g}")
+    console.print(table)
+    console.print(f"wrote {path}")
 
 
 def main() -> None:

@@ -26,7 +26,10 @@ PROVENANCE = {
 
 @dataclass
 class RawSet:
-    """Raw 2-D images (any dtype) and masks before preprocessing."""
+    """Raw images (any dtype; (H, W), or (C, H, W) for colour / stacked modalities) and
+    masks before preprocessing. ``scaled``: intensities are already in [0, 1] by the
+    loader's own rule (BraTS per-volume scaling), so ``data.intensity`` is not applied.
+    ``skipped``: (path, reason) of every input the loader dropped (``data.on_bad_input``)."""
 
     images: list[np.ndarray]
     masks: list[np.ndarray | None]
@@ -34,6 +37,8 @@ class RawSet:
     synthetic: bool
     source: str
     meta: list[dict] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    scaled: bool = False
 
 
 def _asset(name: str) -> np.lib.npyio.NpzFile:

@@ -3,8 +3,11 @@
     ds = create_dataset(MRILesionSpec(), DataConfig())
     len(ds.ssp), len(ds.eval), ds.skipped    # e.g. 48, 8, {'empty mask': 38, ...}
 
-New layouts (BraTS, lung, Kvasir...) register a raw loader in ``RAW_LOADERS``: a function
-from the spec to a ``RawSet``; preprocessing and the SSP/evaluation split are shared.
+Each layout registers a raw loader in ``RAW_LOADERS``: a function ``(spec, LoadOptions)``
+to a ``RawSet``; ``kind: auto`` is resolved to a concrete spec first (``detect.py``).
+Preprocessing (``prepare_dataset``, cached on disk for file datasets) and the SSP/evaluation
+split (``split_dataset``) are shared. Every dropped or unscorable input file is counted in
+``ds.skipped`` and listed in ``ds.skipped_files``.
 """
 
 from __future__ import annotations
@@ -12,64 +15,133 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from thetascope.config import DataConfig
+from thetascope.data.brats import load_brats
 from thetascope.data.builtin import RawSet, load_builtin_arrays
+from thetascope.data.cache import default_cache_dir, load_or_build
+from thetascope.data.detect import resolve_spec
 from thetascope.data.folder import DataError, load_folder
+from thetascope.data.kvasir import load_kvasir
+from thetascope.data.lung import load_lung
+from thetascope.data.manifest import load_manifest
 from thetascope.data.preprocess import to_model_input
-from thetascope.data.sample import LoadedDataset, Sample
+from thetascope.data.problems import LoadOptions, Problems, reason_category
+from thetascope.data.sample import LoadedDataset, PreparedSet, Sample
 
 RAW_LOADERS: dict[str, Callable[..., RawSet]] = {
-    "mri-lesion": lambda s: load_builtin_arrays("mri-lesion"),
-    "ct-nodule": lambda s: load_builtin_arrays(
+    "mri-lesion": lambda s, o=None: load_builtin_arrays("mri-lesion"),
+    "ct-nodule": lambda s, o=None: load_builtin_arrays(
         "ct-nodule", window_center=s.window_center, window_width=s.window_width
     ),
-    "phantom-cxr": lambda s: load_builtin_arrays(
+    "phantom-cxr": lambda s, o=None: load_builtin_arrays(
         "phantom-cxr", count=s.count, size=s.size, seed=s.seed
     ),
-    "phantom-polyp": lambda s: load_builtin_arrays(
+    "phantom-polyp": lambda s, o=None: load_builtin_arrays(
         "phantom-polyp", count=s.count, size=s.size, seed=s.seed
     ),
-    "folder": lambda s: load_folder(s.root, s.image_dir, s.mask_dir, s.mask_threshold),
+    "folder": lambda s, o=None: load_folder(
+        s.root, s.image_dir, s.mask_dir, s.mask_threshold, o
+    ),
+    "brats": load_brats,
+    "lung": load_lung,
+    "kvasir": load_kvasir,
+    "manifest": load_manifest,
 }
+# Datasets read from the user's files: cached on disk (built-in ones load in milliseconds).
+CACHED_KINDS = {"folder", "brats", "lung", "kvasir", "manifest"}
+# DataConfig fields that act after preprocessing (split, caching): not part of a cache key.
+_NOT_PREPROCESSING = {"datasets", "max_eval_images", "max_ssp_images", "cache", "cache_dir"}
 
 
-def create_dataset(spec, data: DataConfig) -> LoadedDataset:
-    """Load, preprocess and split one dataset; empty masks are counted, never scored."""
-    if spec.kind not in RAW_LOADERS:
-        raise DataError(f"unknown dataset kind {spec.kind!r}; known: {sorted(RAW_LOADERS)}")
-    raw = RAW_LOADERS[spec.kind](spec)
-    ds = LoadedDataset(
-        name=spec.display_name, kind=spec.kind, synthetic=raw.synthetic, ssp=[], eval=[],
-        source=raw.source,
-    )
-    max_eval = spec.max_eval or data.max_eval_images
+def _prepare(spec, data: DataConfig) -> PreparedSet:
+    opts = LoadOptions(on_bad_input=data.on_bad_input, color=data.color)
+    raw = RAW_LOADERS[spec.kind](spec, opts)
+    problems = Problems(opts, list(raw.skipped))
     metas = raw.meta or [{} for _ in raw.ids]
+    samples, raw_fg = [], []
     for image, mask, sid, meta in zip(raw.images, raw.masks, raw.ids, metas, strict=True):
         try:
             img, m = to_model_input(
                 image, mask, data.image_size, data.channels, data.intensity,
-                data.percentile_low, data.percentile_high,
+                data.percentile_low, data.percentile_high, spec.crop or data.crop,
+                data.resize, raw.scaled,
             )
         except ValueError as exc:
-            where = meta.get("image_path", sid)
-            raise DataError(f"{where}: {exc}") from None
-        sample = Sample(img, m, sid, dict(meta))
+            if "image_path" not in meta:
+                raise DataError(f"{sid}: {exc}") from None
+            problems.report(meta["image_path"], f"preprocessing failed: {exc}",
+                            "check the file")
+            continue
+        samples.append(Sample(img, m, sid, dict(meta)))
+        raw_fg.append(mask is not None and bool(mask.any()))
+    return PreparedSet(samples, raw_fg, problems.skipped, raw.source, raw.synthetic)
+
+
+def prepare_dataset(spec, data: DataConfig) -> tuple[PreparedSet, str]:
+    """Every sample preprocessed (no split): (set, cache status "hit"/"miss"/"stale"/"")."""
+    spec = resolve_spec(spec)
+    if spec.kind not in RAW_LOADERS:
+        raise DataError(f"unknown dataset kind {spec.kind!r}; known: "
+                        f"{sorted([*RAW_LOADERS, 'auto'])}")
+    if spec.kind not in CACHED_KINDS or not data.cache:
+        return _prepare(spec, data), ""
+    prep = {k: v for k, v in data.model_dump(mode="json").items() if k not in _NOT_PREPROCESSING}
+    return load_or_build(spec, prep, data.cache_dir or default_cache_dir(),
+                         lambda: _prepare(spec, data))
+
+
+def split_dataset(prepared: PreparedSet, spec, data: DataConfig) -> LoadedDataset:
+    """SSP pool (every image, up to data.max_ssp_images) and evaluation set (non-empty
+    masks, up to max_eval) of a resolved spec; empty masks are counted and listed, never
+    scored."""
+    ds = LoadedDataset(
+        name=spec.display_name, kind=spec.kind, synthetic=prepared.synthetic,
+        ssp=[], eval=[], source=prepared.source, skipped_files=list(prepared.skipped_files),
+    )
+    for _, reason in prepared.skipped_files:
+        ds.skip(reason_category(reason))
+    max_eval = spec.max_eval or data.max_eval_images
+    for sample, had_fg in zip(prepared.samples, prepared.raw_foreground, strict=True):
+        m, meta = sample.mask, sample.meta
         if data.max_ssp_images is None or len(ds.ssp) < data.max_ssp_images:
             ds.ssp.append(sample)
+        reason = None
         if m is None:
-            ds.skip("no mask")
+            reason = meta.get("no_mask_reason", "no mask")
         elif not m.any():
             # a lesion smaller than half a pixel at the target size vanishes: say so
-            ds.skip("mask lost in resize" if mask is not None and mask.any() else "empty mask")
+            reason = (f"mask lost in resize: under half a pixel at {data.image_size} px"
+                      if had_fg else "empty mask")
         elif len(ds.eval) < max_eval:
             ds.eval.append(sample)
         else:
             ds.skip("over max_eval")
+        if reason is not None:
+            ds.skip(reason_category(reason))
+            if "image_path" in meta:
+                where = meta["image_path"] if m is None else meta.get("mask_path") or \
+                    meta["image_path"]
+                ds.skipped_files.append((where, reason))
     if not ds.eval:
         raise DataError(
             f"dataset '{ds.name}': no image has a non-empty mask after resizing to "
             f"{data.image_size}px, so nothing can be scored; check the masks or raise "
-            "data.image_size"
+            "data.image_size" + _skipped_hint(ds)
         )
     if len(ds.ssp) < 2:
         raise DataError(f"dataset '{ds.name}': needs at least 2 images for SSP")
+    return ds
+
+
+def _skipped_hint(ds: LoadedDataset) -> str:
+    if not ds.skipped:
+        return ""
+    return " (skipped: " + ", ".join(f"{k}: {v}" for k, v in ds.skipped.items()) + ")"
+
+
+def create_dataset(spec, data: DataConfig) -> LoadedDataset:
+    """Load (or read from the cache), preprocess and split one dataset."""
+    spec = resolve_spec(spec)
+    prepared, status = prepare_dataset(spec, data)
+    ds = split_dataset(prepared, spec, data)
+    ds.cache_status = status
     return ds

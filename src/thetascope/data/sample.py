@@ -35,6 +35,8 @@ class LoadedDataset:
     eval: list[Sample]
     source: str = ""
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    cache_status: str = ""  # "hit", "miss", "stale" or "" (not cached)
 
     def ssp_array(self) -> np.ndarray:
         return np.stack([s.image for s in self.ssp]).astype(np.float32)
@@ -58,3 +60,16 @@ class LoadedDataset:
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+
+@dataclass
+class PreparedSet:
+    """Every sample of a dataset preprocessed, before the SSP/evaluation split (what the
+    on-disk cache stores). ``raw_foreground[i]``: sample i's mask had foreground before
+    resizing; ``skipped_files``: (path, reason) of inputs the loader dropped."""
+
+    samples: list[Sample]
+    raw_foreground: list[bool]
+    skipped_files: list[tuple[str, str]]
+    source: str
+    synthetic: bool

@@ -1,4 +1,4 @@
-"""Figures of a run, written as PNG under ``figures/``.
+"""Figures of a run, written as PNG and SVG under ``figures/``.
 
     paths = write_figures(out, cfg, results, agg, losses, store, cells, datasets)
 
@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from thetascope.analysis.curves import seed_curves  # noqa: E402
+from thetascope.sweep.store import atomic_write_file  # noqa: E402
 
 SYNTH = " (synthetic)"
 
@@ -32,7 +33,11 @@ def _title(name: str, datasets: dict) -> str:
 
 
 def _save(fig, path: Path, dpi: int = 110) -> Path:
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    """Write ``path`` (PNG) and its SVG twin; returns the PNG's path."""
+    # atomic (temporary + rename): a run killed mid-plot leaves no truncated figure
+    atomic_write_file(path, lambda t: fig.savefig(t, dpi=dpi, bbox_inches="tight"), False)
+    atomic_write_file(path.with_suffix(".svg"), lambda t: fig.savefig(t, bbox_inches="tight"),
+                      False)
     plt.close(fig)
     return path
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +43,43 @@ def print_summary(console: Console, agg: pd.DataFrame, datasets: dict, metric: s
     console.print(table)
 
 
+def _printable(text: str) -> str:
+    """Control characters (a newline in a file name) shown as escapes: one table row."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def md_code(text: str) -> str:
+    """A Markdown table cell's code span for any file name (backticks, pipes, newlines)."""
+    text = _printable(text).replace("|", "\\|")
+    ticks = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence, pad = "`" * (ticks + 1), " " if ticks else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_text(text: str) -> str:
+    """Plain table-cell text: no raw HTML (a file named ``<script>.png``), no cell breaks."""
+    return html.escape(_printable(text), quote=False).replace("|", "\\|")
+
+
+def skipped_inputs_section(datasets, limit: int = 50) -> list[str]:
+    """Markdown lines listing every skipped input file (path, reason), per dataset."""
+    listed = [ds for ds in datasets if getattr(ds, "skipped_files", None)]
+    if not listed:
+        return []
+    lines = ["", "## Skipped inputs", "",
+             "Files dropped or not scored (`data.on_bad_input=strict` stops at the first "
+             "one instead).", ""]
+    for ds in listed:
+        lines += [f"{ds.name}: {len(ds.skipped_files)} file(s)", "", "| file | reason |",
+                  "|---|---|"]
+        for path, reason in ds.skipped_files[:limit]:
+            lines.append(f"| {md_code(path)} | {md_text(reason)} |")
+        if len(ds.skipped_files) > limit:
+            lines.append(f"| … {len(ds.skipped_files) - limit} more | |")
+        lines.append("")
+    return lines
+
+
 def write_summary(out: Path, cfg, result, figures: list[Path]) -> Path:
     lines = [f"# thetascope run: {cfg.name}", "",
              f"- config fingerprint `{fingerprint(cfg)}`; protocol `{cfg.sweep.protocol}`, "
@@ -58,6 +97,7 @@ def write_summary(out: Path, cfg, result, figures: list[Path]) -> Path:
         real = "**synthetic**" if ds.synthetic else "real"
         lines.append(f"| {ds.name} | {ds.kind} | {real} | {len(ds.ssp)} | {len(ds.eval)} | "
                      f"{skipped} | {ds.source} |")
+    lines += skipped_inputs_section(result.datasets.values())
     for metric in cfg.metrics.names:
         wide = summary_frame(result.aggregate, metric)
         lines += ["", f"## {metric} vs θ (mean [95% CI] over images and seeds)", "",
@@ -65,6 +105,10 @@ def write_summary(out: Path, cfg, result, figures: list[Path]) -> Path:
                   "|---|" + "---|" * len(wide.columns)]
         for theta, row in wide.iterrows():
             lines.append(f"| {theta:g}° | " + " | ".join(str(v) for v in row.values) + " |")
+    if getattr(result, "verdict", None) is not None:
+        from thetascope.report.verdict_table import verdict_markdown
+
+        lines += ["", *verdict_markdown(result.verdict)]
     lines += ["", "## Figures", ""]
     lines += [f"![{p.stem}](figures/{p.name})" for p in figures]
     lines += ["", "Per-image rows: `results.parquet`; per-θ aggregates: `aggregate.csv`; "

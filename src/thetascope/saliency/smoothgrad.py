@@ -9,6 +9,19 @@ NoiseTunnel(Saliency) gives bitwise-equal maps for a matched setup; benchmarks c
     s = SmoothGradSettings(samples=16, noise_level=0.15)
     map_x, map_r = smoothgrad_pair(target, x, r, s, seed=0)   # (N, H, W) each, ≥ 0
     back = rotate(map_r[:, None], -theta)[:, 0]                 # into x's frame
+
+Memory: with ``memory_budget_mb`` > 0 the first backward pass runs a single row and
+measures ``S``, the bytes of every tensor autograd saves for its backward (parameters
+excluded: all rows share them). The remaining rows then go ``effective_chunk`` at a time:
+rows = ⌊(budget − 64 MB) / S − 0.5⌋, at least 1, at most ``chunk_size``; the half row and
+the 64 MB of headroom are for the gradients backward builds and fixed buffers. Measured
+peaks above the model (CPU, fp32; benchmarks/memory_smoothgrad.py): ResNet-50 at 512²
+S × (rows + 0.27) with S ≈ 0.87 GB; ConvNeXt-T and ViT-B/16 at 224² below S × rows;
+ResNet-18 at 224² S × rows + 50 MB. So the default chunk (16 rows) would need ≈ 14 GB for
+ResNet-50 at 512², and the default budget (2048 MB) runs it a row at a time. The budget is
+the working memory on top of the model, its inputs and the torch runtime. Maps do not
+depend on the chunking (each row's noise is seeded on its own), so the budget is not part
+of a cell's identity.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ class SmoothGradSettings:
     blur_sigma: float = 0.0
     blur_kernel: int = 11
     precision: str = "fp32"  # or "bf16"
+    memory_budget_mb: int = 0  # cap on rows × row_bytes (0: no cap; the config default 2048)
 
 
 class _GuidedReLUFn(torch.autograd.Function):
@@ -101,6 +115,44 @@ def _reduce(grad: torch.Tensor, inputs: torch.Tensor, s: SmoothGradSettings) -> 
     return m
 
 
+_HEADROOM_ROWS = 0.5  # backward's transient gradients, in rows (see the module docstring)
+_RESERVE_MB = 64  # fixed buffers, whatever the row size (ResNet-18 at 224²: ≈ 50 MB)
+
+
+def _precision(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
+    if bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def saved_bytes() -> Iterator[list[int]]:
+    """Count the bytes autograd saves for backward in the block (distinct storages,
+    parameters excluded); the count is in the yielded list's single item. The graph is
+    unchanged: the hook hands each tensor back as is."""
+    seen: dict[int, int] = {}
+    total = [0]
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if not isinstance(t, nn.Parameter):
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+            total[0] = sum(seen.values())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield total
+
+
+def effective_chunk(chunk_size: int, budget_mb: int, row_saved_bytes: int) -> int:
+    """Rows per backward pass: ⌊(budget − 64 MB) / S − 0.5⌋ clipped to [1, chunk_size]; S is one
+    row's saved bytes. ``budget_mb`` 0 (or S unknown) keeps ``chunk_size``."""
+    if budget_mb <= 0 or row_saved_bytes <= 0:
+        return chunk_size
+    rows = int((budget_mb - _RESERVE_MB) * 2**20 / row_saved_bytes - _HEADROOM_ROWS)
+    return max(1, min(chunk_size, rows))
+
+
 def smoothgrad_pair(
     target: Target,
     x: torch.Tensor,
@@ -122,21 +174,23 @@ def smoothgrad_pair(
     gx, gr = torch.zeros_like(x), torch.zeros_like(r)
     rows = torch.arange(n, device=x.device).repeat_interleave(s)  # (image, sample) rows
     bf16 = settings.precision == "bf16"
-    for start in range(0, rows.numel(), settings.chunk_size):
-        idx = rows[start : start + settings.chunk_size]
+    chunk, probe = settings.chunk_size, settings.memory_budget_mb > 0 and settings.chunk_size > 1
+    start = 0
+    while start < rows.numel():
+        idx = rows[start : start + (1 if probe else chunk)]  # the probe: one real row
         eps_x, eps_r = _row_noise(seed, start, idx.numel(), x.shape[1:], settings.noise_pairing)
         eps_x, eps_r = eps_x.to(x.device), eps_r.to(x.device)
         xn = (x[idx] + eps_x * sig_x[idx]).requires_grad_(True)
         rn = (r[idx] + eps_r * sig_r[idx]).requires_grad_(True)
-        ctx = (
-            torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
-            if bf16 else contextlib.nullcontext()
-        )
-        with ctx:
+        counter = saved_bytes() if probe else contextlib.nullcontext([0])
+        with counter as saved, _precision(x.device, bf16):
             out = target(xn, rn)
         dx, dr = torch.autograd.grad(out.float().sum(), [xn, rn])
         gx.index_add_(0, idx, dx.float())
         gr.index_add_(0, idx, dr.float())
+        if probe:
+            chunk, probe = effective_chunk(chunk, settings.memory_budget_mb, saved[0]), False
+        start += idx.numel()
         if on_chunk is not None:
-            on_chunk(start + idx.numel(), rows.numel())
+            on_chunk(start, rows.numel())
     return _reduce(gx / s, x, settings), _reduce(gr / s, r, settings)

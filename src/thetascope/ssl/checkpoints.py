@@ -48,8 +48,12 @@ def save_state(path: Path, state_dict: dict, meta: dict) -> None:
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
     plain_meta = json.loads(json.dumps(meta, default=str))  # weights_only-loadable types
-    torch.save({"format": FORMAT, "state_dict": state_dict, "meta": plain_meta}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, "state_dict": state_dict, "meta": plain_meta}, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written temporary left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _torch_load(path: Path) -> object:

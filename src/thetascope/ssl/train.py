@@ -95,7 +95,7 @@ def resolve_queue_size(queue_size: int | str, batch_size: int, n_images: int) ->
     return k
 
 
-def _lr_at(step: int, s: TrainSettings) -> float:
+def lr_at(step: int, s: TrainSettings) -> float:
     if s.schedule == "cosine":
         return s.lr * 0.5 * (1 + math.cos(math.pi * step / s.steps))
     return s.lr
@@ -150,7 +150,7 @@ def pretrain(
             qa = qa.contiguous(memory_format=torch.channels_last)
             kb = kb.contiguous(memory_format=torch.channels_last)
         for g in opt.param_groups:
-            g["lr"] = _lr_at(step, settings)
+            g["lr"] = lr_at(step, settings)
         ctx = (
             torch.autocast(device_type=device.type, dtype=torch.bfloat16)
             if bf16 else contextlib.nullcontext()

@@ -80,6 +80,7 @@ def smoothgrad_settings(cfg: ExperimentConfig) -> SmoothGradSettings:
         samples=s.samples, noise_level=s.noise_level, chunk_size=s.chunk_size,
         noise_pairing=s.noise_pairing, map=s.map, channel_reduce=s.channel_reduce,
         blur_sigma=s.blur_sigma, blur_kernel=s.blur_kernel, precision=s.precision,
+        memory_budget_mb=s.memory_budget_mb,
     )
 
 

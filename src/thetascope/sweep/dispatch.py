@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from thetascope.config import ExperimentConfig
+from thetascope.config import ConfigError, ExperimentConfig, stable_hash
 from thetascope.data.sample import LoadedDataset
 from thetascope.ssl.checkpoints import load_checkpoint, save_state
 from thetascope.sweep.executors import LocalExecutor, create_executor
@@ -96,11 +96,42 @@ def _store_cell(store: ResultStore, cfg: ExperimentConfig, task: Task, res: Task
     shutil.rmtree(steps_dir, ignore_errors=True)
 
 
+def theta_batches(tasks: list[Task], k: int) -> list[Task]:
+    """Group cell tasks of the same (dataset, seed) into fused tasks of up to k θ."""
+    groups: dict[tuple[str, int], list[Cell]] = {}
+    for t in tasks:
+        groups.setdefault((t.cell.dataset, t.cell.seed), []).append(t.cell)
+    out = []
+    for cells in groups.values():
+        for i in range(0, len(cells), k):
+            chunk = cells[i:i + k]
+            if len(chunk) == 1:
+                out.append(Task("cell", chunk[0].key, chunk[0]))
+            else:
+                key = stable_hash([c.key for c in chunk])
+                out.append(Task("multi", key, chunk[0], cells=chunk))
+    return out
+
+
+def check_theta_batch(cfg: ExperimentConfig) -> None:
+    if cfg.sweep.theta_batch == 1 or cfg.sweep.protocol != "fixed-theta":
+        return
+    if cfg.ssl.method != "moco_v2" or not cfg.ssl.encoder.startswith("resnet"):
+        raise ConfigError(
+            f"sweep.theta_batch={cfg.sweep.theta_batch} fuses MoCo v2 ResNets only (got "
+            f"{cfg.ssl.method}, {cfg.ssl.encoder}); set sweep.theta_batch=1"
+        )
+    if cfg.runtime.checkpoint_every:
+        raise ConfigError("sweep.theta_batch > 1 cannot resume mid-training; set "
+                          "runtime.checkpoint_every=0 or sweep.theta_batch=1")
+
+
 def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
              store: ResultStore, console: Console) -> list[tuple[str, str]]:
     """Run every pending cell; returns the failures as (label, error) pairs."""
     if not pending:
         return []
+    check_theta_batch(cfg)
     partial_dir = store.root / "partial"
     ctx = WorkContext(cfg, datasets, str(partial_dir))
     executor = create_executor(cfg.runtime)
@@ -138,6 +169,15 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
                      task.key, task.label, m["wall_s"], m["train_s"], m["saliency_s"],
                      f"{m['final_loss']:.3f}" if m.get("final_loss") is not None else "-")
 
+        def on_multi(task: Task, res: TaskResult) -> None:
+            for part, cell in zip(res.parts, task.cells, strict=True):
+                _store_cell(store, cfg, Task("cell", cell.key, cell), part, partial_dir)
+            monitor.finished(True)
+            log.info("θ batch %s done: %d cells", task.label, len(res.parts))
+
+        def on_any(task: Task, res: TaskResult) -> None:
+            (on_multi if task.kind == "multi" else on_cell)(task, res)
+
         executor.run(list(units.values()), ctx, on_unit, on_error, monitor)
         cell_tasks = []
         loaded: dict[str, tuple[dict, list[float]]] = {}  # one copy per unit, shared by cells
@@ -152,6 +192,8 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
                     loaded[c.pretrain_key] = (state, store.read_unit_losses(c.pretrain_key))
                 pretrained = loaded[c.pretrain_key]
             cell_tasks.append(Task("cell", c.key, c, pretrained))
-        executor.run(cell_tasks, ctx, on_cell, on_error, monitor)
+        if cfg.sweep.theta_batch > 1 and cfg.sweep.protocol == "fixed-theta":
+            cell_tasks = theta_batches(cell_tasks, cfg.sweep.theta_batch)
+        executor.run(cell_tasks, ctx, on_any, on_error, monitor)
         log.info("tasks finished in %.1f s", time.perf_counter() - t0)
     return failures

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing as mp
+import os
 from collections.abc import Callable
 from typing import Protocol
 
@@ -98,12 +99,38 @@ class ProcessExecutor:
                 on_result(task, result)
 
 
+# Test-only fault injection (docs/RELIABILITY.md): when this variable names a file that does
+# not exist yet, the first Ray task to reach its second training step creates the file and
+# ends its worker process abruptly (os._exit), as a worker killed mid-cell would be; Ray
+# then retries the task (runtime.max_retries). Unset, it costs one dictionary lookup.
+FAULT_WORKER_EXIT = "THETASCOPE_FAULT_WORKER_EXIT"
+
+
+def _fault_hook(key: str) -> Callable[[int, float], None] | None:
+    marker = os.environ.get(FAULT_WORKER_EXIT)
+    if not marker:
+        return None
+
+    def on_step(step: int, loss: float) -> None:
+        if step < 1:
+            return
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:  # another attempt already died: carry on
+            return
+        os.write(fd, f"{key} {os.getpid()}\n".encode())
+        os.close(fd)
+        os._exit(1)
+
+    return on_step
+
+
 def _ray_execute(task: Task, ctx: WorkContext, threads: int,
                  pretrained: tuple[dict, list[float]] | None) -> TaskResult:
     torch.set_num_threads(threads)
     if pretrained is not None:
         task = Task(task.kind, task.key, task.cell, pretrained)
-    return execute(task, ctx)
+    return execute(task, ctx, _fault_hook(task.key))
 
 
 class RayExecutor:

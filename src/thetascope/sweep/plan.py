@@ -38,13 +38,20 @@ def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: f
         data.pop(where_cached, None)
     metrics = cfg.metrics.model_dump(mode="json")
     metrics.pop("bootstrap")  # affects aggregation only, not a cell's rows
-    return {
+    saliency = cfg.saliency.model_dump(mode="json")
+    saliency.pop("memory_budget_mb")  # changes the chunking only, never a map
+    ident = {
         "v": PROTOCOL_VERSION, "dataset": spec_dump, "data_fp": data_fp, "data": data,
         "geometry": cfg.geometry.model_dump(mode="json"),
         "ssl": cfg.ssl.model_dump(mode="json"),
-        "saliency": cfg.saliency.model_dump(mode="json"), "metrics": metrics,
+        "saliency": saliency, "metrics": metrics,
         "protocol": cfg.sweep.protocol, "theta": float(theta), "seed": int(seed),
     }
+    if cfg.sweep.theta_batch > 1 and cfg.sweep.protocol == "fixed-theta":
+        # fused training equals one-by-one training exactly in float64 but not bit for bit
+        # in float32, so its results are kept apart
+        ident["theta_batch"] = cfg.sweep.theta_batch
+    return ident
 
 
 def pretrain_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, seed: int) -> dict:

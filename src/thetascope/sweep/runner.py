@@ -11,6 +11,7 @@ finished cell), ``results.parquet`` (long format), ``losses.parquet``, ``aggrega
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,16 @@ from thetascope.config import ExperimentConfig, dump_config, fingerprint
 from thetascope.data.registry import create_dataset
 from thetascope.data.sample import LoadedDataset
 from thetascope.sweep.dispatch import dispatch
+from thetascope.sweep.lock import run_lock
 from thetascope.sweep.plan import Cell, plan_cells
-from thetascope.sweep.store import ResultStore, atomic_write_parquet, atomic_write_text
+from thetascope.sweep.preflight import preflight
+from thetascope.sweep.store import (
+    ResultStore,
+    as_write_error,
+    atomic_write_csv,
+    atomic_write_parquet,
+    atomic_write_text,
+)
 from thetascope.sweep.work import pick_device
 
 log = logging.getLogger("thetascope")
@@ -46,10 +55,20 @@ class RunResult:
     datasets: dict[str, LoadedDataset] = field(default_factory=dict)
     wall_s: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (task, error)
+    verdict: pd.DataFrame | None = None  # analysis/verdict.py table, when the stage ran
+
+
+class _LogFile(logging.FileHandler):
+    """run.log; a failed write (full disk) is dropped silently: the run's own write fails
+    next and says so in one line, instead of logging printing a traceback per record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handleError(record)  # a bug in a log call still shows
 
 
 def _setup_logging(out: Path) -> logging.Handler:
-    handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+    handler = _LogFile(out / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -82,13 +101,22 @@ def run_experiment(
     start = time.perf_counter()
     console = console or Console(stderr=True)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    handler = _setup_logging(out)
     try:
-        return _run(cfg, out, force, console, start)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+        out.mkdir(parents=True, exist_ok=True)
+        with run_lock(out):  # RunLocked when another live run writes this folder
+            handler = _setup_logging(out)
+            threads = torch.get_num_threads()  # runtime.threads is process-global state
+            try:
+                return _run(cfg, out, force, console, start)
+            finally:
+                torch.set_num_threads(threads)
+                log.removeHandler(handler)
+                handler.close()
+    except OSError as exc:  # disk full, read-only, permissions: one line, results kept
+        err = as_write_error(exc, out)
+        if err is None:
+            raise
+        raise err from exc
 
 
 def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
@@ -105,6 +133,7 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     if (n_tmp := store.clean_temporaries()):
         log.info("removed %d temporary leftovers of an interrupted run", n_tmp)
     datasets = load_datasets(cfg)
+    preflight(cfg, datasets)  # batch/queue sizes, ssl.weights: fail once, before any cell
     cells = plan_cells(cfg, datasets)
     if force:
         for c in cells:
@@ -123,7 +152,8 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
 
     results = store.collect([c.key for c in cells])
     if results.empty:
-        raise RunFailed(f"no cell finished ({len(failed)} failed; see {out}/run.log)")
+        first = f"; the first: {failed[0][0]}: {failed[0][1]}" if failed else ""
+        raise RunFailed(f"no cell finished ({len(failed)} failed{first}; see {out}/run.log)")
     results["config_fp"] = fp
     atomic_write_parquet(out / "results.parquet", results)
     losses = _collect_losses(store, cells)
@@ -132,17 +162,34 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
         [aggregate(results, m, n_boot=cfg.metrics.bootstrap) for m in cfg.metrics.names],
         ignore_index=True,
     )
-    agg.to_csv(out / "aggregate.csv", index=False)
+    atomic_write_csv(out / "aggregate.csv", agg)
+    log.info("wrote results.parquet (%d rows), losses.parquet, aggregate.csv; writing the "
+             "figures and the report", len(results))
 
     from thetascope.report.figures import write_figures
     from thetascope.report.summary import write_summary
 
     wall = time.perf_counter() - start
     figs = write_figures(out, cfg, results, agg, losses, store, cells, datasets)
+    from thetascope.sweep.orient_stage import run_analysis_stage
+
+    verdict = None
+    try:
+        stage = run_analysis_stage(cfg, out, datasets, results)  # orientation + statistics
+        figs += stage.figures
+        verdict = stage.verdict
+    except Exception as exc:  # the scores are saved; a failed analysis must not lose them
+        log.exception("orientation/statistics stage failed")
+        console.print(f"[yellow]warning:[/yellow] the orientation/statistics stage failed "
+                      f"({type(exc).__name__}: {exc}); scores and figures are kept, details "
+                      "in run.log", highlight=False)
     result = RunResult(out, len(cells), n_skip, len(pending) - len(failed), results, agg,
-                       datasets, time.perf_counter() - start, failed)
+                       datasets, time.perf_counter() - start, failed, verdict)
     write_summary(out, cfg, result, figs)
     log.info("finished in %.1f s (figures %.1f s)", result.wall_s, result.wall_s - wall)
+    from thetascope.report.html import try_write_report
+
+    try_write_report(out, datasets)  # report.html; a failure only logs a warning
     return result
 
 

@@ -3,7 +3,9 @@
 A cell's outputs are written into ``cells/.tmp-<key>-<pid>/`` and renamed to
 ``cells/<key>/`` in one step, so a killed run leaves either a complete cell or a temporary
 folder that the next run deletes, never a half cell. ``results.parquet`` is rebuilt from
-the cells of the current plan, also atomically.
+the cells of the current plan, also atomically. A write that fails (a full disk) removes its
+temporary file or folder and re-raises, so what was written before stays intact; files are
+fsynced before the rename, so a finished cell also survives a power cut.
 
     store = ResultStore(Path("runs/default"))
     store.is_done(key); store.write_cell(key, rows_df, losses, maps, meta)
@@ -12,6 +14,7 @@ the cells of the current plan, also atomically.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -21,14 +24,75 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# errno of a write that the user must fix -> what to do (then re-run to resume)
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space on that disk (or give another --out)",
+    errno.EDQUOT: "free some space or raise your disk quota (or give another --out)",
+    errno.EFBIG: "the file system refuses a file this large; give another --out",
+    errno.EROFS: "the file system is read-only; give another --out",
+    errno.EACCES: "check the folder's permissions (or give another --out)",
+    errno.EPERM: "check the folder's permissions (or give another --out)",
+}
+
+
+class OutputWriteError(RuntimeError):
+    """The output folder could not be written (disk full, quota, read-only, permissions)."""
+
+
+def as_write_error(exc: OSError, out: Path) -> OutputWriteError | None:
+    """A one-line user error for an OSError that the user must fix; None for others."""
+    fix = _WRITE_FIXES.get(exc.errno or 0)
+    if fix is None:
+        return None
+    try:
+        kept = sum(1 for _ in (Path(out) / "cells").glob("*/cell.json"))
+    except OSError:
+        kept = 0
+    return OutputWriteError(
+        f"cannot write {exc.filename or out}: {os.strerror(exc.errno or 0)}; {fix}, then "
+        f"re-run the same command to resume ({kept} finished cell(s) are kept in {out}/cells)"
+    )
+
+
+def _fsync_path(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a directory cannot be opened on every platform
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            _fsync_path(p)
+    _fsync_path(folder)
+
+
+def atomic_write_file(path: Path, write: Callable[[Path], object], fsync: bool = True) -> None:
+    """``write(tmp)`` then fsync and rename onto ``path``; on failure the temporary is
+    removed and ``path`` keeps its previous content. ``fsync=False`` for files that are only
+    a head start (resumable training states): a process kill is still safe, a power cut
+    may lose them."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (format)
+    try:
+        write(tmp)
+        if fsync:
+            _fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_file(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -36,9 +100,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write_file(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
+    atomic_write_file(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 class ResultStore:
@@ -51,7 +117,8 @@ class ResultStore:
         """Delete leftovers of interrupted writes; returns how many were removed."""
         n = 0
         leftovers = [*self.cells_dir.glob(".tmp-*"), *self.root.glob(".tmp-*"),
-                     *self.root.glob("pretrain/.tmp-*"), *self.root.glob("partial/.tmp-*")]
+                     *self.root.glob("pretrain/.tmp-*"), *self.root.glob("partial/.tmp-*"),
+                     *self.root.glob("partial/*/.tmp-*"), *self.root.glob("figures/.tmp-*")]
         for p in leftovers:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             n += 1
@@ -73,16 +140,22 @@ class ResultStore:
         tmp = self.cells_dir / f".tmp-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        rows.to_parquet(tmp / "rows.parquet", index=False)
-        (tmp / "loss.json").write_text(json.dumps(losses))
-        np.savez_compressed(tmp / "maps.npz", **maps)
-        for name, writer in (extras or {}).items():
-            writer(tmp / name)
-        (tmp / "cell.json").write_text(json.dumps(meta, indent=1, default=str))
+        try:
+            rows.to_parquet(tmp / "rows.parquet", index=False)
+            (tmp / "loss.json").write_text(json.dumps(losses))
+            np.savez_compressed(tmp / "maps.npz", **maps)
+            for name, writer in (extras or {}).items():
+                writer(tmp / name)
+            (tmp / "cell.json").write_text(json.dumps(meta, indent=1, default=str))
+            _fsync_tree(tmp)
+        except BaseException:  # e.g. ENOSPC: leave no half cell behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         final = self.cell_dir(key)
         if final.exists():  # --force: replace the old result
             shutil.rmtree(final)
         os.rename(tmp, final)
+        _fsync_path(self.cells_dir)
 
     # ---- probe protocol: one pre-trained model per (dataset, seed) unit
     def unit_dir(self, key: str) -> Path:
@@ -98,9 +171,14 @@ class ResultStore:
         tmp = parent / f".tmp-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        write_model(tmp / "model.pt")
-        (tmp / "loss.json").write_text(json.dumps(losses))
-        (tmp / "unit.json").write_text(json.dumps(meta, indent=1, default=str))
+        try:
+            write_model(tmp / "model.pt")
+            (tmp / "loss.json").write_text(json.dumps(losses))
+            (tmp / "unit.json").write_text(json.dumps(meta, indent=1, default=str))
+            _fsync_tree(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         shutil.rmtree(self.unit_dir(key), ignore_errors=True)
         os.rename(tmp, self.unit_dir(key))
 

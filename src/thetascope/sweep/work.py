@@ -12,7 +12,6 @@ shared file system. Resumable training states go to ``partial_dir`` when one is 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,17 @@ import torch
 from thetascope.config import ExperimentConfig
 from thetascope.data.sample import LoadedDataset
 from thetascope.ssl.checkpoints import CheckpointError
-from thetascope.sweep.cell import CellOutput, provenance, run_cell, train_model
+from thetascope.ssl.stacked import pretrain_stacked
+from thetascope.sweep.cell import (
+    CellOutput,
+    build_model,
+    provenance,
+    run_cell,
+    train_model,
+    train_settings,
+)
 from thetascope.sweep.plan import Cell
+from thetascope.sweep.store import atomic_write_file
 
 
 @dataclass
@@ -36,16 +44,20 @@ class WorkContext:
 
 @dataclass
 class Task:
-    kind: Literal["pretrain", "cell"]
+    kind: Literal["pretrain", "cell", "multi"]
     key: str
     cell: Cell  # for a pre-training unit: any cell of it (dataset and seed are what count)
     pretrained: tuple[dict, list[float]] | None = None
+    cells: list[Cell] = field(default_factory=list)  # "multi": cells trained fused
 
     @property
     def label(self) -> str:
         c = self.cell
         if self.kind == "pretrain":
             return f"pre-train unit {c.dataset} seed={c.seed}"
+        if self.kind == "multi":
+            ts = ",".join(f"{x.theta:g}" for x in self.cells)
+            return f"{c.dataset} θ={{{ts}}} seed={c.seed}"
         return f"{c.dataset} θ={c.theta:g} seed={c.seed}"
 
 
@@ -57,6 +69,7 @@ class TaskResult:
     losses: list[float] = field(default_factory=list)
     state: dict | None = None  # final weights (cpu tensors), when kept
     meta: dict = field(default_factory=dict)
+    parts: list[TaskResult] = field(default_factory=list)  # "multi": one result per cell
 
 
 def pick_device(name: str) -> torch.device:
@@ -87,20 +100,47 @@ def _saver(path: Path | None, keep_all: bool) -> Callable[[dict], None] | None:
 
     def save(state: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_write_file(path, lambda tmp: torch.save(state, tmp), fsync=False)
         if keep_all:
             step_dir = path.with_suffix("")
             step_dir.mkdir(exist_ok=True)
-            torch.save({"model": state["model"], "step": state["step"]},
-                       step_dir / f"step-{state['step']:06d}.pt")
+            atomic_write_file(step_dir / f"step-{state['step']:06d}.pt",
+                              lambda tmp: torch.save({"model": state["model"],
+                                                      "step": state["step"]}, tmp),
+                              fsync=False)
 
     return save
 
 
 def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def _execute_multi(task: Task, ctx: WorkContext, device: torch.device,
+                   on_step: Callable[[int, float], None] | None,
+                   on_saliency: Callable[[int, int], None] | None) -> TaskResult:
+    """Train the cells' K models fused (ssl/stacked.py), then explain each one."""
+    import time
+
+    cfg, ds, seed = ctx.cfg, ctx.datasets[task.cell.dataset], task.cell.seed
+    images = torch.from_numpy(ds.ssp_array())
+    models = [build_model(cfg, images.shape[0], seed).to(device) for _ in task.cells]
+    g = cfg.geometry
+    t0 = time.perf_counter()
+    curves = pretrain_stacked(models, images, [c.theta for c in task.cells],
+                              train_settings(cfg), seed,
+                              {"interpolation": g.interpolation, "fill": g.fill,
+                               "circle": g.circle_mask}, on_step)
+    train_s = (time.perf_counter() - t0) / len(task.cells)
+    parts = []
+    for cell, model, losses in zip(task.cells, models, curves, strict=True):
+        out = run_cell(cell, ds, cfg, device, None, on_saliency, (model.state_dict(), losses))
+        out.meta.update(train_s=round(train_s, 3), theta_batch=len(task.cells),
+                        pretrained_unit=None)
+        state = _cpu_state(model) if cfg.runtime.checkpoints != "none" else None
+        out.model = None
+        parts.append(TaskResult(cell.key, "cell", out, losses, state, out.meta))
+    return TaskResult(task.key, "multi", parts=parts)
 
 
 def execute(
@@ -112,6 +152,8 @@ def execute(
     cfg = ctx.cfg
     device = pick_device(cfg.runtime.device)
     ds = ctx.datasets[task.cell.dataset]
+    if task.kind == "multi":
+        return _execute_multi(task, ctx, device, on_step, on_saliency)
     partial = _partial_path(ctx, task.key) if cfg.runtime.checkpoint_every else None
     resume = _load_partial(partial)
     save = _saver(partial, cfg.runtime.checkpoints == "all")

@@ -1,0 +1,103 @@
+"""Config models of the orientation analysis and the statistics sections."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from thetascope.config.base import _Strict
+from thetascope.config.sections import MetricName, _grid_count
+
+
+# --------------------------------------------------------------------------- orientation
+def _angle_grid(v: Any) -> Any:
+    """'start:stop:step' (stop inclusive) -> a list of angles; lists pass through."""
+    if isinstance(v, str):
+        try:
+            a, b, s = (float(p) for p in v.split(":"))
+        except ValueError:
+            raise ValueError(f"angle range {v!r} must look like 'start:stop:step'") from None
+        if s <= 0:
+            raise ValueError(f"angle step must be positive in {v!r}")
+        return [round(a + i * s, 6) for i in range(_grid_count(a, b, s, v))]
+    return v
+
+
+class OrientConfig(_Strict):
+    """Orientation analysis (independent of training): histograms, S(θ), HoG + SVM A(θ)."""
+
+    enabled: bool = Field(True, description="Run the orientation analysis in `run`.")
+    bin_width: float = Field(5.0, gt=0, le=90, description="Histogram bin (°), divides 360.")
+    gradient_sigma: float = Field(1.0, gt=0, description="σ (px) of Gaussian derivatives.")
+    similarity: Literal["intersection", "cosine", "bhattacharyya"] = "intersection"
+    thetas: list[float] = Field(default_factory=lambda: [float(t) for t in range(360)],
+                                description="θ grid of S(θ) (full circle: exact shift null).")
+    dataset_curve: Literal["mean_image", "pooled"] = Field(
+        "mean_image", description="Dataset S(θ): mean of image curves, or of the pooled "
+        "histogram.")
+    max_images: int | None = Field(None, ge=4, description="Cap on images per dataset.")
+    svm: bool = Field(True, description="Run the HoG + SVM rotation-detection test.")
+    hog: Literal["paper", "followup"] = Field("paper", description="HoG preset.")
+    hog_orientations: int | None = Field(None, ge=2, description="Override the preset.")
+    hog_pixels_per_cell: int | None = Field(None, ge=2, description="Override the preset.")
+    hog_cells_per_block: int | None = Field(None, ge=1, description="Override the preset.")
+    hog_block_norm: Literal["L1", "L1-sqrt", "L2", "L2-Hys"] | None = None
+    svm_n_train: int = Field(75, ge=2, description="Training images (two views each).")
+    svm_n_test: int = Field(75, ge=2, description="Held-out images scored at every θ.")
+    svm_thetas: list[float] = Field(default_factory=lambda: [float(t) for t in range(360)],
+                                    description="θ grid of A(θ) (the sweep θ are added).")
+    svm_c: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0])
+    svm_gamma: list[float] = Field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    svm_cv_folds: int = Field(5, ge=2, description="GroupKFold folds (an image = a group).")
+    seed: int = Field(0, description="Seed of the training rotation angles.")
+
+    @field_validator("thetas", "svm_thetas", mode="before")
+    @classmethod
+    def _grid(cls, v: Any) -> Any:
+        return _angle_grid(v)
+
+    @field_validator("bin_width")
+    @classmethod
+    def _divides(cls, v: float) -> float:
+        k = 360.0 / v
+        if abs(k - round(k)) > 1e-9:
+            raise ValueError(f"bin_width must divide 360 (e.g. 5, 10), got {v}")
+        return v
+
+    @field_validator("thetas", "svm_thetas", "svm_c", "svm_gamma")
+    @classmethod
+    def _non_empty(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("must not be empty")
+        if bad := [x for x in v if not math.isfinite(x)]:
+            raise ValueError(f"must be finite numbers, got {bad}")
+        return v
+
+
+class AnalysisConfig(_Strict):
+    """Statistics of the θ curves: θ effect, periodicity, stability, orientation predictors."""
+
+    enabled: bool = Field(True, description="Run the statistics and write verdict.parquet.")
+    metric: MetricName = Field("dice", description="The score the tests are run on.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Level of every decision.")
+    theta_test: Literal["min_f", "permutation", "friedman"] = Field(
+        "min_f", description="θ-effect test (and periodicity p-value); see METHODS.")
+    permutation_blocks: Literal["seed", "image_seed"] = Field(
+        "seed", description="θ labels permuted within each seed's curve, or each (image, "
+        "seed) curve.")
+    permutations: int = Field(2000, ge=99, description="Permutations per test.")
+    bootstrap: int = Field(1000, ge=100, description="Crossed-bootstrap curve replicates.")
+    peak_prominence: float = Field(1.0, ge=0, description="× median CI width.")
+    predictors: list[Literal["self_overlap", "hog_svm"]] = Field(
+        default_factory=lambda: ["self_overlap", "hog_svm"])
+    image_level: bool = Field(True, description="Also test each image's own S(θ).")
+    exclude_zero: bool = Field(True, description="Leave θ = 0 out of predictor correlations.")
+    shift_step: float = Field(1.0, gt=0, le=90, description="Circular-shift null step (°).")
+    surrogates: int = Field(1000, ge=99, description="Phase-randomised surrogates.")
+    correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"
+    seed: int = 0

@@ -1,0 +1,185 @@
+"""Config models of the geometry, SSP, saliency, metrics and sweep sections."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from thetascope.config.base import _Strict
+
+
+# --------------------------------------------------------------------------- geometry
+class GeometryConfig(_Strict):
+    interpolation: Literal["bilinear", "nearest"] = "bilinear"
+    fill: float = Field(0.0, description="Value of pixels rotated in from outside.")
+    circle_mask: bool = Field(
+        True, description="Zero everything outside the inscribed circle in both views."
+    )
+
+
+# --------------------------------------------------------------------------- SSP
+class SSLConfig(_Strict):
+    method: Literal["moco_v2", "simclr"] = Field(
+        "moco_v2", description="Contrastive method: MoCo v2 (queue) or SimCLR (NT-Xent)."
+    )
+    encoder: Literal["resnet18", "resnet34", "resnet50", "convnext_tiny", "vit_b_16"] = (
+        "resnet18"
+    )
+    weights: Path | None = Field(
+        None, description="Initial backbone weights (MoCo .pth.tar, torchvision or thetascope "
+        "checkpoint); None: random initialisation."
+    )
+    dim: int = Field(128, ge=2, description="Embedding dimension (MoCo `dim`).")
+    mlp: bool = Field(True, description="MoCo v2 MLP projection head.")
+    queue_size: int | Literal["auto"] = Field(
+        "auto", description="MoCo `K`: a multiple of batch_size with K + batch ≤ SSP images."
+    )
+    momentum: float = Field(0.99, ge=0, lt=1, description="MoCo `m` (key-encoder EMA).")
+    temperature: float = Field(0.2, gt=0, description="MoCo `T`.")
+    split_bn: int = Field(
+        2, ge=1, description="Batch-norm groups in the key encoder (single-device shuffle-BN)."
+    )
+    batch_size: int = Field(16, ge=2)
+    steps: int = Field(36, ge=1, description="Optimiser steps per pre-training run.")
+    lr: float = Field(0.03, gt=0)
+    sgd_momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16 autocast + channels_last (faster on AMX/GPU)."
+    )
+    augment: Literal["none", "reference", "mocov2"] = Field(
+        "none", description="Augmentation of the views: none (fixed-θ default), the "
+        "reference notebook's recipe, or MoCo v2's (see ssl/augment.py)."
+    )
+    queue_init: Literal["data", "random"] = Field(
+        "data", description="Fill the queue with real keys first (data) or random vectors."
+    )
+    freeze_queue: bool = Field(
+        False, description="Paper-compat: never enqueue new keys (the reference code's bug)."
+    )
+
+
+# --------------------------------------------------------------------------- saliency
+class SaliencyConfig(_Strict):
+    target: Literal["pair_cosine"] = Field(
+        "pair_cosine", description="Scalar explained: cos(f(x), f(rot_θ x))."
+    )
+    samples: int = Field(16, ge=1, description="SmoothGrad noise samples.")
+    noise_level: float = Field(0.15, ge=0, description="σ = noise_level × (max − min).")
+    chunk_size: int = Field(16, ge=1, description="Noise samples per backward pass.")
+    memory_budget_mb: int = Field(
+        2048, ge=0, description="Cap on SmoothGrad's working memory (MB): lowers the rows per "
+        "backward pass below chunk_size when one row is large (0: no cap)."
+    )
+    noise_pairing: Literal["independent", "shared"] = Field(
+        "independent", description="shared: the same noise on both views (reference code)."
+    )
+    backprop: Literal["vanilla", "guided"] = "vanilla"
+    map: Literal["grad_x_input", "grad"] = "grad_x_input"
+    channel_reduce: Literal["max", "mean"] = "max"
+    blur_sigma: float = Field(0.0, ge=0, description="Gaussian blur σ in pixels (0: off).")
+    blur_kernel: int = Field(11, ge=1, description="Odd kernel side for the blur.")
+    view: Literal["mean", "original", "rotated"] = Field(
+        "mean", description="Which map is scored: x's, rot_θ(x)'s rotated back, or their mean."
+    )
+    rotate_back: bool = Field(
+        True, description="Rotate the rotated view's map back by −θ (false: the BraTS typo)."
+    )
+    precision: Literal["fp32", "bf16"] = "fp32"
+    gallery_images: int = Field(4, ge=0, description="Images kept for the saliency gallery.")
+
+    @field_validator("blur_kernel")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"blur_kernel must be odd, got {v}; use {v + 1}")
+        return v
+
+
+# --------------------------------------------------------------------------- metrics
+MetricName = Literal["dice", "dice_paper", "iou", "pointing_game", "mass_in_mask"]
+
+
+class MetricsConfig(_Strict):
+    binarize: str = Field("otsu", description="otsu | topk | fixed:<t> | paper")
+    names: list[MetricName] = Field(
+        default_factory=lambda: ["dice", "iou", "pointing_game", "mass_in_mask"]
+    )
+    bootstrap: int = Field(2000, ge=100, description="Bootstrap resamples for 95% CIs.")
+
+    @field_validator("binarize")
+    @classmethod
+    def _rule(cls, v: str) -> str:
+        from thetascope.metrics.overlap import parse_binarize_rule
+
+        parse_binarize_rule(v)
+        return v
+
+
+# --------------------------------------------------------------------------- sweep
+MAX_ANGLES = 100_000  # a 'start:stop:step' range longer than this is a typo, not a study
+
+
+def _grid_count(a: float, b: float, s: float, text: str) -> int:
+    """Number of angles of an inclusive range, refusing non-finite or huge ranges."""
+    if not all(math.isfinite(x) for x in (a, b, s)):
+        raise ValueError(f"angle range {text!r} must use finite numbers")
+    n = int(round((b - a) / s)) + 1
+    if n > MAX_ANGLES:
+        raise ValueError(f"angle range {text!r} gives {n} angles, more than {MAX_ANGLES}; "
+                         "use a larger step")
+    return max(n, 0)
+
+
+class SweepConfig(_Strict):
+    protocol: Literal["fixed-theta", "probe"] = Field(
+        "fixed-theta", description="fixed-theta: a model per θ; probe: one model per "
+        "(dataset, seed), θ only at saliency time."
+    )
+    thetas: list[float] = Field(default_factory=lambda: [0, 30, 60, 90, 120, 150, 180])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1])
+    theta_batch: int = Field(
+        1, ge=1, description="Train this many fixed-θ models at once as one fused network "
+        "(MoCo v2, ResNets); 1: one at a time."
+    )
+
+    @field_validator("thetas", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        if isinstance(v, str):  # "start:stop:step", stop inclusive
+            try:
+                a, b, s = (float(p) for p in v.split(":"))
+            except ValueError:
+                raise ValueError(f"thetas range {v!r} must look like 'start:stop:step'") from None
+            if s <= 0:
+                raise ValueError(f"thetas step must be positive in {v!r}")
+            return [round(a + i * s, 6) for i in range(_grid_count(a, b, s, v))]
+        return v
+
+    @field_validator("thetas")
+    @classmethod
+    def _check(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("thetas is empty; give at least one angle, e.g. [0, 90]")
+        bad = [t for t in v if not -360 <= t <= 360]
+        if bad:
+            raise ValueError(f"thetas out of range [-360, 360]: {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"thetas has duplicates: {v}")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers, got {v}")
+        if bad := [x for x in v if not 0 <= x < 2**32]:
+            raise ValueError(f"seeds must lie in [0, 2**32), got {bad}")
+        return v

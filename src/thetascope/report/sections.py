@@ -1,0 +1,167 @@
+"""The data-driven parts of the HTML report: headline cards, score-vs-θ charts, loss curves.
+
+    cards = headline_cards(run)                 # one dict per dataset, for the top of the page
+    tabs = metric_tabs(run)                     # [{"metric", "label", "about", "charts"}]
+    losses = loss_charts(run)                   # [Markup]
+
+Charts are ``report.svg.Chart`` objects rendered to inline SVG; their points carry tooltips
+(θ, value, 95% CI, counts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from thetascope.report.run_data import RunData
+from thetascope.report.svg import BLUE, Chart, fmt
+
+METRIC_LABELS = {"dice": "Dice", "iou": "IoU", "pointing_game": "pointing game",
+                 "mass_in_mask": "mass in mask"}
+METRIC_ABOUT = {
+    "dice": "Dice = 2|S∩M| / (|S|+|M|) between the binarised saliency map S and the mask M.",
+    "iou": "IoU (Jaccard) = |S∩M| / |S∪M| between the binarised saliency map and the mask.",
+    "pointing_game": "Pointing game: 1 when the saliency maximum lies inside the mask, else "
+                     "0; the mean is a hit rate. Threshold-free.",
+    "mass_in_mask": "Share of the total saliency that falls inside the mask. Threshold-free; "
+                    "chance level ≈ the mask's share of the image.",
+}
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def theta_ticks(thetas) -> list[float] | None:
+    t = sorted({float(x) for x in thetas})
+    return t if 0 < len(t) <= 13 else None
+
+
+def _tip(name: str, metric: str, r) -> str:
+    lo, hi = getattr(r, "ci_low", np.nan), getattr(r, "ci_high", np.nan)
+    n = f"\n{int(r.n_images)} images × {int(r.n_seeds)} seeds" if hasattr(r, "n_images") \
+        else ""
+    return (f"{name} · θ = {r.theta:g}°\n{metric_label(metric)} = {fmt(r.mean)}  "
+            f"95% CI [{fmt(lo)}, {fmt(hi)}]{n}")
+
+
+def _peaks(run: RunData, name: str, metric: str) -> pd.DataFrame:
+    p = run.peaks
+    vmetric = run.verdict["metric"].iloc[0] if run.verdict is not None and \
+        "metric" in run.verdict else None
+    if p.empty or metric != vmetric or "dataset" not in p:
+        return pd.DataFrame()
+    return p[p.dataset == name]
+
+
+def score_chart(run: RunData, name: str, metric: str, compact: bool = False) -> Markup:
+    """Mean over images and seeds, 95% CI band, each seed faint, peak markers; ``compact``:
+    a small unlabelled version (mean and band only) for the overview cards."""
+    a = run.agg[(run.agg.dataset == name) & (run.agg.metric == metric)].sort_values("theta")
+    if compact:
+        c = Chart("", "", "", width=440, height=150, xticks=theta_ticks(a.theta),
+                  ylim=(0.0, None))
+        c.band(a.theta, a.ci_low, a.ci_high, BLUE)
+        c.line(a.theta, a["mean"], BLUE)
+        c.points(a.theta, a["mean"], BLUE, [_tip(name, metric, r) for r in a.itertuples()], r=3)
+        return c.to_svg("chart spark")
+    c = Chart(run.title(name), "θ (degrees)", metric_label(metric), width=540, height=330,
+              xticks=theta_ticks(a.theta), ylim=(0.0, None))
+    r = run.results
+    d = r[(r.dataset == name) & (r.metric == metric)] if not r.empty else r
+    seeds = d.groupby(["seed", "theta"], as_index=False)["value"].mean() if len(d) else d
+    if len(d) and seeds.seed.nunique() > 1:
+        for s, g in seeds.groupby("seed"):
+            g = g.sort_values("theta")
+            c.line(g.theta, g.value, BLUE, width=1, opacity=0.35, label="single seed",
+                   tip=f"seed {s}")
+    c.band(a.theta, a.ci_low, a.ci_high, BLUE, label="95% CI")
+    c.line(a.theta, a["mean"], BLUE, label="mean")
+    c.points(a.theta, a["mean"], BLUE, [_tip(name, metric, row) for row in a.itertuples()])
+    peaks = _peaks(run, name, metric)
+    if len(peaks):
+        for p in peaks.itertuples():
+            c.marker(float(p.theta), float(p.height), "#111", label="peak",
+                     tip=f"peak at θ = {float(p.theta):g}° (95% CI [{fmt(p.theta_ci_low, 'g')}"
+                         f", {fmt(p.theta_ci_high, 'g')}]°), height {fmt(p.height)}")
+    elif len(a) and a["mean"].notna().any():
+        best = a.loc[a["mean"].idxmax()]
+        c.marker(float(best.theta), float(best["mean"]), "#111", label="highest mean",
+                 tip=f"highest mean: θ = {best.theta:g}°, {fmt(best['mean'])}")
+    return c.to_svg()
+
+
+def metric_tabs(run: RunData) -> list[dict]:
+    return [{"metric": m, "label": metric_label(m), "about": METRIC_ABOUT.get(m, ""),
+             "charts": [score_chart(run, n, m) for n in run.names
+                        if ((run.agg.dataset == n) & (run.agg.metric == m)).any()]}
+            for m in run.metrics]
+
+
+def _viridis(k: int, n: int) -> str:
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    return to_hex(colormaps["viridis"](0.9 * k / max(1, n - 1)))
+
+
+def loss_charts(run: RunData) -> list[Markup]:
+    """SSP loss per step, one chart per dataset: each cell (θ, seed) faint, the mean over
+    seeds per θ on top."""
+    ls = run.losses
+    if ls.empty:
+        return []
+    out = []
+    for name in run.names:
+        d = ls[ls.dataset == name]
+        if d.empty:
+            continue
+        thetas = sorted(d.theta.unique())
+        c = Chart(run.title(name), "step", "InfoNCE loss", width=540, height=320)
+        for k, t in enumerate(thetas):
+            col, dt = _viridis(k, len(thetas)), d[d.theta == t]
+            if dt.seed.nunique() > 1:  # every cell faint, the mean over seeds on top
+                for seed, g in dt.groupby("seed"):
+                    g = g.sort_values("step")
+                    c.line(g.step, g.loss, col, width=1, opacity=0.3,
+                           tip=f"θ = {t:g}°, seed {seed}: last {fmt(g.loss.iloc[-1])}")
+            m = dt.groupby("step").loss.mean()
+            c.line(m.index, m.values, col, width=1.6, label=f"θ {t:g}°",
+                   tip=f"θ = {t:g}° (mean over seeds): first {fmt(m.values[0])}, last "
+                       f"{fmt(m.values[-1])}")
+        out.append(c.to_svg())
+    return out
+
+
+def _theta_matters(run: RunData, name: str) -> str:
+    if run.verdict is None:
+        return ""
+    from thetascope.report.verdict_table import headline
+
+    return headline(run.verdict, name).get("θ matters", "")
+
+
+def headline_cards(run: RunData) -> list[dict]:
+    """Per dataset: counts, real/synthetic, the θ with the highest and lowest mean of the
+    primary metric, and the verdict's answer to 'does θ matter'."""
+    metric = run.metrics[0] if run.metrics else "dice"
+    cards = []
+    for name in run.names:
+        info = run.info.get(name)
+        a = run.agg[(run.agg.dataset == name) & (run.agg.metric == metric)]
+        a = a[a["mean"].notna()]
+        card = {"name": name, "kind": info.kind if info else "?",
+                "synthetic": info.synthetic if info else None,
+                "n_ssp": info.n_ssp if info else None, "n_eval": info.n_eval if info else None,
+                "metric": metric_label(metric), "best": "", "worst": "",
+                "theta_matters": _theta_matters(run, name),
+                "chart": score_chart(run, name, metric, compact=True) if len(a) else ""}
+        if len(a):
+            b, w = a.loc[a["mean"].idxmax()], a.loc[a["mean"].idxmin()]
+            card["best"] = (f"{fmt(b['mean'])} at θ = {b.theta:g}° "
+                            f"[{fmt(b.ci_low)}, {fmt(b.ci_high)}]")
+            card["worst"] = (f"{fmt(w['mean'])} at θ = {w.theta:g}° "
+                             f"[{fmt(w.ci_low)}, {fmt(w.ci_high)}]")
+        cards.append(card)
+    return cards

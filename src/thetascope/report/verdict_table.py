@@ -1,0 +1,89 @@
+"""The verdict of the shortcut-hypothesis tests, for the terminal and for ``summary.md``.
+
+    print_verdict(Console(), verdict_df)
+    lines = verdict_markdown(verdict_df)     # a "## Verdict" section, list of lines
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+
+def _num(x: float, fmt: str = ".3g") -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def _p(row) -> str:
+    if pd.isna(row.p_value):
+        return ""
+    adj = f", adj {_num(row.p_adjusted)}" if pd.notna(row.p_adjusted) else ""
+    return f"p = {_num(row.p_value)}{adj}"
+
+
+def headline(verdict: pd.DataFrame, dataset: str) -> dict[str, str]:
+    """The three answers for one dataset, in words."""
+    d = verdict[verdict.dataset == dataset].set_index("test")
+    out = {}
+    if "theta_effect" in d.index:
+        r = d.loc["theta_effect"]
+        method, _, effect = r.statistic_name.partition(" (")
+        out["θ matters"] = (f"{r.decision} ({method}: {_p(r)}; {effect.rstrip(')')} "
+                            f"{_num(r.effect_size, '.2f')})")
+    if "periodicity" in d.index:
+        r = d.loc["periodicity"]
+        if r.decision == "not estimable":
+            out["dominant period"] = f"not estimable ({r.detail.split(';')[0]})"
+        else:
+            share = (f"{_num(r.effect_size, 'g')}° carries {_num(r.statistic, '.2f')} "
+                     f"[{_num(r.ci_low, '.2f')}, {_num(r.ci_high, '.2f')}] of the variance, "
+                     f"{_p(r)}")
+            out["dominant period"] = (f"{_num(r.effect_size, 'g')}° ({share})"
+                                      if r.decision.startswith("period")
+                                      else f"none (best: {share})")
+    if "orientation_predicts" in d.index:
+        r = d.loc["orientation_predicts"]
+        metric = verdict["metric"].iloc[0] if "metric" in verdict else "score"
+        key = f"orientation predicts {metric}"
+        out[key] = (f"{r.decision} (r = {_num(r.statistic, '.2f')}, {_p(r)}; {r.detail})"
+                    if r.decision != "not estimable" else f"not estimable ({r.detail})")
+    return out
+
+
+def verdict_markdown(verdict: pd.DataFrame) -> list[str]:
+    if verdict is None or verdict.empty:
+        return []
+    corr = next((c for c in verdict.correction if c), "none")
+    alpha = verdict.alpha.dropna().iloc[0] if verdict.alpha.notna().any() else float("nan")
+    lines = ["## Verdict: does θ matter, and does orientation structure predict it?", "",
+             f"Decisions at α = {_num(alpha)} on p-values adjusted by `{corr}` within each "
+             "family (θ effect, periodicity, predictors). Every row is in `verdict.parquet`; "
+             "the tests and their assumptions are in docs/METHODS.md (Statistics).", ""]
+    for name in dict.fromkeys(verdict.dataset):
+        lines.append(f"- **{name}**: " + "; ".join(f"{k}: {v}" for k, v in
+                                                   headline(verdict, name).items()))
+    lines += ["", "| dataset | test | statistic | value | 95% CI | p | p adj | decision | "
+              "detail |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in verdict.itertuples():
+        ci = f"[{_num(r.ci_low)}, {_num(r.ci_high)}]" if pd.notna(r.ci_low) else "—"
+        detail = str(r.detail).replace("|", "/")
+        lines.append(f"| {r.dataset} | {r.test} | {r.statistic_name} | {_num(r.statistic)} | "
+                     f"{ci} | {_num(r.p_value)} | {_num(r.p_adjusted)} | {r.decision} | "
+                     f"{detail} |")
+    return lines
+
+
+def print_verdict(console: Console, verdict: pd.DataFrame | None) -> None:
+    if verdict is None or verdict.empty:
+        return
+    table = Table(title="verdict (details: verdict.parquet, summary.md)")
+    table.add_column("dataset")
+    table.add_column("question")
+    table.add_column("answer")
+    for name in dict.fromkeys(verdict.dataset):
+        for k, v in headline(verdict, name).items():
+            table.add_row(name, k, v)
+    console.print(table)

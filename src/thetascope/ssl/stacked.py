@@ -1,0 +1,193 @@
+"""Train K fixed-θ MoCo models at once as one grouped network (``sweep.theta_batch``).
+
+K ResNet encoders with the same architecture are fused channel-wise: every convolution
+becomes a grouped convolution with K times the groups, every batch norm normalises K
+times the channels, every linear layer becomes a batched matmul. Model k reads channels
+[k·C, (k+1)·C) and nothing else, so the fused network computes exactly what the K
+networks compute one by one, and its parameters are the K models' parameters side by
+side; SGD (with momentum and weight decay) acts elementwise, so training the fused
+network is training the K models (tested to float tolerance). The gain is fewer, larger
+kernels: per-layer overhead dominates small CPU batches.
+
+    models = [build_model(cfg, n, seed) for _ in thetas]         # identical initial weights
+    losses = pretrain_stacked(models, images, thetas, settings, seed)
+    # the K models now hold their trained weights; losses[k] is model k's curve
+
+torch.func's vmap would need batch norm without running statistics; grouped convolutions
+keep them, hence this hand-written fusion. Only ResNets (conv, BN, linear) are fused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from thetascope.ssl.moco import MoCo, SplitBatchNorm2d
+from thetascope.ssl.pairs import pair_builder
+from thetascope.ssl.train import TrainSettings, lr_at
+
+
+class GroupedLinear(nn.Module):
+    """K independent linear layers applied to K channel blocks of the input."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)  # (K, out, in)
+        self.bias = nn.Parameter(bias)  # (K, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, k = x.shape[0], self.weight.shape[0]
+        y = torch.einsum("nki,koi->nko", x.reshape(n, k, -1), self.weight) + self.bias
+        return y.reshape(n, -1)
+
+
+def _cat(mods: list[nn.Module], name: str) -> torch.Tensor:
+    return torch.cat([getattr(m, name).detach() for m in mods]).clone()
+
+
+def fuse(mods: list[nn.Module]) -> nn.Module:
+    """One module computing ``mods[k]`` on channel block k, for every k."""
+    m0, k = mods[0], len(mods)
+    if isinstance(m0, nn.Conv2d):
+        c = nn.Conv2d(m0.in_channels * k, m0.out_channels * k, m0.kernel_size, m0.stride,
+                      m0.padding, m0.dilation, m0.groups * k, m0.bias is not None)
+        c.weight = nn.Parameter(_cat(mods, "weight"))
+        if m0.bias is not None:
+            c.bias = nn.Parameter(_cat(mods, "bias"))
+        return c
+    if isinstance(m0, nn.BatchNorm2d):
+        splits = getattr(m0, "num_splits", 1)
+        b = SplitBatchNorm2d(m0.num_features * k, splits, eps=m0.eps, momentum=m0.momentum)
+        b.weight, b.bias = nn.Parameter(_cat(mods, "weight")), nn.Parameter(_cat(mods, "bias"))
+        b.running_mean.copy_(_cat(mods, "running_mean"))
+        b.running_var.copy_(_cat(mods, "running_var"))
+        return b
+    if isinstance(m0, nn.Linear):
+        return GroupedLinear(torch.stack([m.weight.detach() for m in mods]).clone(),
+                             torch.stack([m.bias.detach() for m in mods]).clone())
+    if isinstance(m0, nn.LayerNorm) or (list(m0.parameters(recurse=False))):
+        raise ValueError(f"cannot fuse {type(m0).__name__}: theta_batch supports ResNets only")
+    fused = copy.copy(m0)
+    fused._modules = {name: fuse([m._modules[name] for m in mods])  # type: ignore[misc]
+                      for name in m0._modules}
+    fused._parameters, fused._buffers = {}, {}
+    return fused
+
+
+@torch.no_grad()
+def unfuse(fused: nn.Module, mods: list[nn.Module]) -> None:
+    """Copy the fused parameters and statistics back into the K original modules."""
+    k = len(mods)
+    if isinstance(fused, GroupedLinear):
+        for i, m in enumerate(mods):
+            m.weight.copy_(fused.weight[i])
+            m.bias.copy_(fused.bias[i])
+        return
+    for name, tensor in [*fused.named_parameters(recurse=False),
+                         *fused.named_buffers(recurse=False)]:
+        if name == "num_batches_tracked":
+            for m in mods:
+                getattr(m, name).copy_(tensor)
+            continue
+        for m, part in zip(mods, tensor.chunk(k), strict=True):
+            getattr(m, name).copy_(part)
+    for name, child in fused.named_children():
+        unfuse(child, [m._modules[name] for m in mods])  # type: ignore[misc]
+
+
+def pretrain_stacked(
+    models: list[MoCo],
+    images: torch.Tensor,
+    thetas: list[float],
+    settings: TrainSettings,
+    seed: int,
+    pair_kw: dict | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> list[list[float]]:
+    """Train ``models[k]`` on (x, rot_θk(x)) for every k in one fused network.
+
+    Same batches, key shuffles, queue initialisation and schedule as ``pretrain`` run K
+    times with the same seed; returns each model's loss curve.
+    """
+    kq, m, temp = models[0].K, models[0].m, models[0].T
+    if any(kq != md.K for md in models):
+        raise ValueError("all models of a θ batch must share the queue size")
+    n_models, n, b = len(models), images.shape[0], settings.batch_size
+    device = next(models[0].parameters()).device
+    q_net = fuse([md.encoder_q for md in models]).to(device)
+    k_net = fuse([md.encoder_k for md in models]).to(device)
+    for p in k_net.parameters():
+        p.requires_grad = False
+    queue = torch.stack([md.queue for md in models]).to(device)  # (K, dim, Kq)
+    pairs = [pair_builder("fixed-theta", t, **(pair_kw or {})) for t in thetas]
+    bf16 = settings.precision == "bf16"
+
+    def views(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        both = [p(batch) for p in pairs]
+        return torch.cat([a for a, _ in both], 1), torch.cat([v for _, v in both], 1)
+
+    def embed(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(net(x).reshape(x.shape[0], n_models, -1), dim=-1)  # (N, K, dim)
+
+    opt = torch.optim.SGD(q_net.parameters(), lr=settings.lr, momentum=settings.momentum,
+                          weight_decay=settings.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    q_net.train()
+    k_net.train()
+    if settings.queue_init == "data":
+        with torch.no_grad():
+            idx = torch.randperm(n, generator=gen)[:kq]
+            _, vb = views(images[idx])
+            queue = embed(k_net, vb.to(device)).permute(1, 2, 0).contiguous()
+    ptr = 0
+    losses: list[list[float]] = [[] for _ in models]
+    order: list[int] = []
+    for step in range(settings.steps):
+        if len(order) < b:
+            order = torch.randperm(n, generator=gen).tolist()
+        idx, order = order[:b], order[b:]
+        qa, kb = (t.to(device) for t in views(images[idx]))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, settings)
+        ctx = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16
+               else contextlib.nullcontext())
+        with ctx:
+            q = embed(q_net, qa)
+            with torch.no_grad():
+                for pq, pk in zip(q_net.parameters(), k_net.parameters(), strict=True):
+                    pk.mul_(m).add_(pq.detach(), alpha=1.0 - m)
+                perm = torch.randperm(b, device=device)
+                k = embed(k_net, kb[perm])[torch.argsort(perm)]
+            l_pos = (q * k).sum(-1, keepdim=True)  # (N, K, 1)
+            l_neg = torch.einsum("nkd,kdq->nkq", q, queue.to(q.dtype))
+            logits = (torch.cat([l_pos, l_neg], -1) / temp).float()
+        per_model = F.cross_entropy(logits.reshape(-1, 1 + kq),
+                                    torch.zeros(b * n_models, dtype=torch.long, device=device),
+                                    reduction="none").reshape(b, n_models).mean(0)
+        if not torch.isfinite(per_model).all():
+            raise FloatingPointError(f"SSP loss became non-finite at step {step}; lower ssl.lr")
+        opt.zero_grad(set_to_none=True)
+        per_model.sum().backward()
+        opt.step()
+        if not models[0].freeze_queue:
+            with torch.no_grad():
+                queue[:, :, ptr:ptr + b] = k.permute(1, 2, 0).to(queue.dtype)
+                ptr = (ptr + b) % kq
+        for i, value in enumerate(per_model.detach().tolist()):
+            losses[i].append(value)
+        if on_step is not None:
+            on_step(step, float(per_model.detach().mean()))
+    unfuse(q_net, [md.encoder_q for md in models])
+    unfuse(k_net, [md.encoder_k for md in models])
+    with torch.no_grad():
+        for i, md in enumerate(models):
+            md.queue.copy_(queue[i])
+            md.queue_ptr.fill_(ptr)
+            md.eval()
+    return losses

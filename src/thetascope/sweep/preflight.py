@@ -1,0 +1,57 @@
+"""Checks that run once before any cell, so a setting that cannot work fails once, clearly.
+
+    preflight(cfg, datasets)   # TrainingConfigError / CheckpointError naming the fix
+
+Without them each cell would fail on its own (a worker turns the error into one failed
+task), and the run would end with "no cell finished" instead of the reason:
+
+- MoCo's queue must fit each dataset's SSP pool with the batch (``resolve_queue_size``:
+  K a multiple of the batch, K + batch ≤ images); SimCLR's batch must fit the pool;
+- MoCo's split batch norm needs ≥ 2 images per group (batch_size / split_bn);
+- ``ssl.weights`` must load with ``torch.load(weights_only=True)`` (a checkpoint holding
+  pickled code is refused here, before any worker sees it) and fit ``ssl.encoder``.
+"""
+
+from __future__ import annotations
+
+from thetascope.config import ExperimentConfig
+from thetascope.data.sample import LoadedDataset
+from thetascope.ssl.train import TrainingConfigError, resolve_queue_size
+
+
+def check_batches(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> None:
+    s = cfg.ssl
+    if s.method == "moco_v2" and s.split_bn > 1 and s.batch_size % s.split_bn == 0 \
+            and s.batch_size // s.split_bn < 2:
+        raise TrainingConfigError(
+            f"ssl.batch_size={s.batch_size} with ssl.split_bn={s.split_bn} leaves one image "
+            "per batch-norm group, and batch norm needs two; raise ssl.batch_size to "
+            f"{2 * s.split_bn} or set ssl.split_bn=1")
+    for name, ds in datasets.items():
+        n = len(ds.ssp)
+        try:
+            if s.method == "moco_v2":
+                resolve_queue_size(s.queue_size, s.batch_size, n)
+            elif s.batch_size > n:
+                raise TrainingConfigError(
+                    f"ssl.batch_size={s.batch_size} exceeds the {n} SSP images; set "
+                    f"ssl.batch_size to at most {n}")
+        except TrainingConfigError as exc:
+            raise TrainingConfigError(f"dataset '{name}': {exc}") from None
+
+
+def check_weights(cfg: ExperimentConfig) -> None:
+    """Load ``ssl.weights`` into a throw-away backbone (CheckpointError if unusable)."""
+    if cfg.ssl.weights is None:
+        return
+    from thetascope.ssl.backbones import create_backbone
+    from thetascope.ssl.checkpoints import load_backbone_weights
+
+    backbone, _ = create_backbone(cfg.ssl.encoder, in_channels=cfg.data.channels,
+                                  image_size=cfg.data.image_size)
+    load_backbone_weights(cfg.ssl.weights, backbone, cfg.ssl.encoder)
+
+
+def preflight(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> None:
+    check_batches(cfg, datasets)
+    check_weights(cfg)
