@@ -31,7 +31,7 @@ def test_every_config_field_has_a_methods_row():
     cfg = ExperimentConfig()
     missing = []
     for section in ("data", "geometry", "ssl", "saliency", "metrics", "sweep", "orient",
-                    "analysis"):
+                    "analysis", "downstream"):
         for key in type(getattr(cfg, section)).model_fields:
             if f"{section}.{key}" not in methods and f"`{key}`" not in methods:
                 missing.append(f"{section}.{key}")

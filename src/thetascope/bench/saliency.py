@@ -69,12 +69,32 @@ def _captum(size, n, samples, noise, chunk, precision):
     return time.perf_counter() - t0, mx.detach().numpy(), mr.detach().numpy()
 
 
+def _reset_peak() -> None:
+    """Forget the inherited high-water mark (ru_maxrss survives fork and exec on Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(kind, args, queue):
+    _reset_peak()
     torch.set_num_threads(queue_threads := args[-1])
     fn = _ours if kind == "ours" else _captum
     secs, mx, mr = fn(*args[:-1])
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((secs, mx, mr, peak_mb, queue_threads))
+    queue.put((secs, mx, mr, _peak_mb(), queue_threads))
 
 
 def _run(kind: str, *args) -> tuple[float, np.ndarray, np.ndarray, float]:

@@ -8,6 +8,7 @@ default run's wall time is measured only with ``with_default_run`` (≈ 4 minute
 
 from __future__ import annotations
 
+import logging
 import resource
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from thetascope.bench.common import Row, load_average, write_results
+
+log = logging.getLogger("thetascope")
 
 SUITE = ("training", "smoothgrad", "self_overlap", "multi_theta", "data_path", "hog_svm",
          "default_run")
@@ -59,6 +62,11 @@ def run_suite(quick: bool = False, only: list[str] | None = None,
             train_rate = new[0].value
             add(new)
         elif name == "smoothgrad":
+            try:
+                import captum  # noqa: F401 - the baseline
+            except ImportError:
+                log.warning("smoothgrad benchmark skipped: pip install 'thetascope[bench]'")
+                continue
             add(saliency.bench_smoothgrad(*((32, 2, 4, 2) if quick else (128, 8, 16, 4))))
         elif name == "self_overlap":
             add([analysis.bench_self_overlap(*((4, 32) if quick else (16, 64)))])

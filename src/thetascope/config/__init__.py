@@ -40,6 +40,7 @@ from thetascope.config.datasets import (
     MRILesionSpec,
     PhantomSpec,
 )
+from thetascope.config.downstream import DownstreamConfig
 from thetascope.config.sections import (
     GeometryConfig,
     MetricName,
@@ -51,12 +52,12 @@ from thetascope.config.sections import (
 
 __all__ = [
     "BRATS_MODALITIES", "PROTOCOL_VERSION", "AnalysisConfig", "AutoSpec", "BratsSpec",
-    "CTNoduleSpec", "ConfigError", "DataConfig", "DatasetSpec", "ExperimentConfig",
-    "FolderSpec", "GeometryConfig", "KvasirSpec", "LungSpec", "MRILesionSpec", "ManifestSpec",
-    "MetricName", "MetricsConfig", "OrientConfig", "PhantomSpec", "RuntimeConfig", "SSLConfig",
-    "SaliencyConfig", "SweepConfig", "apply_overrides", "builtin_config_path",
-    "config_from_dict", "dump_config", "fingerprint", "load_config", "set_overrides",
-    "stable_hash",
+    "CTNoduleSpec", "ConfigError", "DataConfig", "DatasetSpec", "DownstreamConfig",
+    "ExperimentConfig", "FolderSpec", "GeometryConfig", "KvasirSpec", "LungSpec",
+    "MRILesionSpec", "ManifestSpec", "MetricName", "MetricsConfig", "OrientConfig",
+    "PhantomSpec", "RuntimeConfig", "SSLConfig", "SaliencyConfig", "SweepConfig",
+    "apply_overrides", "builtin_config_path", "config_from_dict", "dump_config",
+    "fingerprint", "load_config", "set_overrides", "stable_hash",
 ]
 
 
@@ -98,6 +99,7 @@ class ExperimentConfig(_Strict):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     orient: OrientConfig = Field(default_factory=OrientConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    downstream: DownstreamConfig = Field(default_factory=DownstreamConfig)
 
 
 # --------------------------------------------------------------------------- loading

@@ -46,7 +46,7 @@ class SSLConfig(_Strict):
         2, ge=1, description="Batch-norm groups in the key encoder (single-device shuffle-BN)."
     )
     batch_size: int = Field(16, ge=2)
-    steps: int = Field(36, ge=1, description="Optimiser steps per pre-training run.")
+    steps: int = Field(32, ge=1, description="Optimiser steps per pre-training run.")
     lr: float = Field(0.03, gt=0)
     sgd_momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(1e-4, ge=0)

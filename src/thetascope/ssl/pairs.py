@@ -59,4 +59,7 @@ def pair_builder(
         a, _ = make_pair(aug(batch), 0.0, interpolation, fill, circle)
         _, b = make_pair(aug(batch), theta, interpolation, fill, circle)
         return a, b
+    # without augmentation a view depends on the image alone: the loop may compute all views
+    # once instead of per batch (same numbers, less work)
+    theta_pair.deterministic = augment == "none"  # type: ignore[attr-defined]
     return theta_pair

@@ -140,11 +140,12 @@ def pretrain(
         losses, order, start = list(resume["losses"]), list(resume["order"]), resume["step"]
     elif settings.queue_init == "data" and isinstance(model, MoCo):
         fill_queue(model, images, pair, gen, device)
+    all_a, all_b = pair(images) if getattr(pair, "deterministic", False) else (None, None)
     for step in range(start, settings.steps):
         if len(order) < b:
             order = torch.randperm(n, generator=gen).tolist()
         idx, order = order[:b], order[b:]
-        qa, kb = pair(images[idx])
+        qa, kb = (all_a[idx], all_b[idx]) if all_a is not None else pair(images[idx])
         qa, kb = qa.to(device), kb.to(device)
         if bf16:
             qa = qa.contiguous(memory_format=torch.channels_last)

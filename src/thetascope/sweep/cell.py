@@ -30,6 +30,7 @@ import torch
 import thetascope
 from thetascope.config import PROTOCOL_VERSION, ExperimentConfig
 from thetascope.data.sample import LoadedDataset
+from thetascope.downstream import downstream_for_cell, downstream_records
 from thetascope.geometry import rotate, valid_region
 from thetascope.metrics.overlap import binarize, score_image
 from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smoothgrad_pair
@@ -176,6 +177,8 @@ def run_cell(
     sal = scored_map(map_x.cpu(), map_r.cpu(), theta, cfg.saliency.view,
                      cfg.saliency.rotate_back, g.interpolation).numpy()
     t2 = time.perf_counter()
+    down = downstream_for_cell(cfg, model, ds, theta)  # issue H; None unless enabled
+    t3 = time.perf_counter()
 
     h, w = sal.shape[-2:]
     valid = valid_region(h, w, theta, g.circle_mask).numpy()
@@ -184,6 +187,7 @@ def run_cell(
     for i, image_id in enumerate(ids):
         for metric, value in score_image(sal[i], masks[i], valid, rule, names).items():
             records.append({"image_id": image_id, "metric": metric, "value": value})
+    records += downstream_records(down)
     rows = pd.DataFrame.from_records(records)
     rows.insert(0, "dataset", cell.dataset)
     rows.insert(1, "theta", cell.theta)
@@ -206,7 +210,9 @@ def run_cell(
         "queue_size": getattr(model, "K", None), "n_ssp": len(ds.ssp), "n_eval": len(ids),
         "resumed_from_step": resume["step"] if resume else None,
         "pretrained_unit": cell.pretrain_key, "train_s": round(t1 - t0, 3),
-        "saliency_s": round(t2 - t1, 3), "score_s": round(time.perf_counter() - t2, 3),
+        "saliency_s": round(t2 - t1, 3), "score_s": round(time.perf_counter() - t3, 3),
+        "downstream_s": round(t3 - t2, 3) if down else None,
+        "downstream_notes": down.notes if down else None,
         "wall_s": round(time.perf_counter() - t0, 3), "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(),
         "final_loss": losses[-1] if losses else None, **provenance(device),

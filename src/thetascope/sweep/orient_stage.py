@@ -220,6 +220,14 @@ def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, Loa
                 seed=a.seed)
             res = build_verdict(cubes, preds, img_preds, settings)
             verdict = res.table.assign(metric=a.metric)
+            if cfg.downstream.enabled:  # issue H: does the score curve predict downstream?
+                from thetascope.analysis.downstream import downstream_verdict
+                from thetascope.downstream import downstream_metric_names
+
+                extra = downstream_verdict(results, cubes, downstream_metric_names(cfg),
+                                           settings, a.metric)
+                verdict = pd.concat([verdict, extra.assign(metric=a.metric)],
+                                    ignore_index=True)
             atomic_write_parquet(Path(out) / "verdict.parquet", verdict)
             atomic_write_parquet(Path(out) / "analysis_spectrum.parquet", res.spectra)
             atomic_write_parquet(Path(out) / "analysis_peaks.parquet", res.peaks)

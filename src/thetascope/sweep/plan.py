@@ -51,14 +51,16 @@ def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: f
         # fused training equals one-by-one training exactly in float64 but not bit for bit
         # in float32, so its results are kept apart
         ident["theta_batch"] = cfg.sweep.theta_batch
+    if cfg.downstream.enabled:  # only when on, so cells computed without it keep their keys
+        ident["downstream"] = cfg.downstream.model_dump(mode="json")
     return ident
 
 
 def pretrain_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, seed: int) -> dict:
     """What determines a probe-protocol checkpoint: everything but θ and the saliency."""
     ident = cell_identity(cfg, spec_dump, data_fp, 0.0, seed)
-    for k in ("theta", "saliency", "metrics"):
-        ident.pop(k)
+    for k in ("theta", "saliency", "metrics", "downstream"):
+        ident.pop(k, None)
     ident["unit"] = "pretrain"
     return ident
 

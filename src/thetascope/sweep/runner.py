@@ -158,8 +158,12 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     atomic_write_parquet(out / "results.parquet", results)
     losses = _collect_losses(store, cells)
     atomic_write_parquet(out / "losses.parquet", losses)
+    from thetascope.downstream import downstream_metric_names
+
+    extra = [m for m in downstream_metric_names(cfg) if m in set(results["metric"])]
     agg = pd.concat(
-        [aggregate(results, m, n_boot=cfg.metrics.bootstrap) for m in cfg.metrics.names],
+        [aggregate(results, m, n_boot=cfg.metrics.bootstrap)
+         for m in [*cfg.metrics.names, *extra]],
         ignore_index=True,
     )
     atomic_write_csv(out / "aggregate.csv", agg)
