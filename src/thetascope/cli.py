@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,18 @@ app = typer.Typer(
 
 # Errors that are the user's input, not a bug: one line, no traceback (unless --debug).
 _USER_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+@contextlib.contextmanager
+def _reported(console, debug: bool) -> Iterator[None]:
+    """Turn an input problem into one red line and exit code 2 (``--debug``: traceback)."""
+    try:
+        yield
+    except _user_errors() as exc:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -90,7 +104,7 @@ def run(
     from rich.console import Console
 
     console = Console(stderr=True)
-    try:
+    with _reported(console, debug):
         from thetascope.config import load_config
         from thetascope.report.summary import print_summary
         from thetascope.sweep.runner import run_experiment
@@ -101,11 +115,6 @@ def run(
         cfg = load_config(config, [*(set_ or []), *flags])
         out_dir = out or Path("runs") / cfg.name
         result = run_experiment(cfg, out_dir, force=force, console=console)
-    except _user_errors() as exc:
-        if debug:
-            raise
-        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     metric = "dice" if "dice" in cfg.metrics.names else cfg.metrics.names[0]
     print_summary(Console(), result.aggregate, result.datasets, metric)
     from thetascope.report.verdict_table import print_verdict
@@ -136,7 +145,7 @@ def orient(
     from rich.table import Table
 
     console = Console(stderr=True)
-    try:
+    with _reported(console, debug):
         from thetascope.sweep.orient_stage import (
             orient_config,
             orient_datasets,
@@ -152,11 +161,6 @@ def orient(
         datasets = load_datasets(cfg)
         res = orient_datasets(cfg, datasets, cfg.sweep.thetas)
         write_orient(out_dir, res, datasets)
-    except _user_errors() as exc:
-        if debug:
-            raise
-        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     rows = orient_table(res)
     table = Table(title=f"orientation analysis ({cfg.orient.similarity}, HoG {cfg.orient.hog})")
     for col in rows[0]:
@@ -182,15 +186,10 @@ def report(
     from rich.console import Console
 
     console = Console(stderr=True)
-    try:
+    with _reported(console, debug):
         from thetascope.report.html import write_report
 
         path = write_report(run_dir, out=out)
-    except _user_errors() as exc:
-        if debug:
-            raise
-        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", soft_wrap=True)
     print(path)
 
@@ -208,15 +207,10 @@ def compare(
     from rich.console import Console
 
     console = Console(stderr=True)
-    try:
+    with _reported(console, debug):
         from thetascope.report.compare import write_compare
 
         path = write_compare(run_dirs, out)
-    except _user_errors() as exc:
-        if debug:
-            raise
-        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     console.print(f"wrote {path} ({len(run_dirs)} runs)", soft_wrap=True)
     print(path)
 
@@ -268,7 +262,7 @@ def data_inspect(
     from rich.console import Console
 
     console = Console(stderr=True)
-    try:
+    with _reported(console, debug):
         from thetascope.data.inspection import inspect_target
         from thetascope.report.contact_sheet import write_contact_sheet
 
@@ -280,11 +274,6 @@ def data_inspect(
                                             f"{info.name} ({info.kind}, {info.layout})",
                                             samples)
                 print(f"sheet     {sheet}\n")
-    except _user_errors() as exc:
-        if debug:
-            raise
-        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -310,7 +299,7 @@ def plan(
     from rich.table import Table
 
     console = Console()
-    try:
+    with _reported(Console(stderr=True), debug):
         from thetascope.config import load_config
         from thetascope.sweep.estimate import estimate
         from thetascope.sweep.runner import load_datasets
@@ -318,12 +307,6 @@ def plan(
         cfg = load_config(config, set_ or [])
         datasets = load_datasets(cfg)
         est = estimate(cfg, datasets)
-    except _user_errors() as exc:
-        if debug:
-            raise
-        Console(stderr=True).print(f"[red]error:[/red] {_plain(exc)}", highlight=False,
-                                   soft_wrap=True)
-        raise typer.Exit(2) from None
     table = Table(title=f"plan for {cfg.name} ({cfg.sweep.protocol}, {cfg.ssl.method}, "
                   f"{cfg.ssl.encoder}, {est.device})")
     table.add_column("quantity")

@@ -11,23 +11,10 @@ from pydantic import (
 )
 
 from thetascope.config.base import _Strict
-from thetascope.config.sections import MetricName, _grid_count
+from thetascope.config.sections import MetricName, _angle_grid
 
 
 # --------------------------------------------------------------------------- orientation
-def _angle_grid(v: Any) -> Any:
-    """'start:stop:step' (stop inclusive) -> a list of angles; lists pass through."""
-    if isinstance(v, str):
-        try:
-            a, b, s = (float(p) for p in v.split(":"))
-        except ValueError:
-            raise ValueError(f"angle range {v!r} must look like 'start:stop:step'") from None
-        if s <= 0:
-            raise ValueError(f"angle step must be positive in {v!r}")
-        return [round(a + i * s, 6) for i in range(_grid_count(a, b, s, v))]
-    return v
-
-
 class OrientConfig(_Strict):
     """Orientation analysis (independent of training): histograms, S(θ), HoG + SVM A(θ)."""
 

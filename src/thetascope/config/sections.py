@@ -138,6 +138,19 @@ def _grid_count(a: float, b: float, s: float, text: str) -> int:
     return max(n, 0)
 
 
+def _angle_grid(v: Any) -> Any:
+    """'start:stop:step' (stop inclusive) -> a list of angles; lists pass through."""
+    if isinstance(v, str):
+        try:
+            a, b, s = (float(p) for p in v.split(":"))
+        except ValueError:
+            raise ValueError(f"angle range {v!r} must look like 'start:stop:step'") from None
+        if s <= 0:
+            raise ValueError(f"angle step must be positive in {v!r}")
+        return [round(a + i * s, 6) for i in range(_grid_count(a, b, s, v))]
+    return v
+
+
 class SweepConfig(_Strict):
     protocol: Literal["fixed-theta", "probe"] = Field(
         "fixed-theta", description="fixed-theta: a model per θ; probe: one model per "
@@ -153,15 +166,7 @@ class SweepConfig(_Strict):
     @field_validator("thetas", mode="before")
     @classmethod
     def _expand(cls, v: Any) -> Any:
-        if isinstance(v, str):  # "start:stop:step", stop inclusive
-            try:
-                a, b, s = (float(p) for p in v.split(":"))
-            except ValueError:
-                raise ValueError(f"thetas range {v!r} must look like 'start:stop:step'") from None
-            if s <= 0:
-                raise ValueError(f"thetas step must be positive in {v!r}")
-            return [round(a + i * s, 6) for i in range(_grid_count(a, b, s, v))]
-        return v
+        return _angle_grid(v)
 
     @field_validator("thetas")
     @classmethod
