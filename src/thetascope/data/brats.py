@@ -6,8 +6,8 @@
 
 Layouts (docs/DATASETS.md): ``BraTS20_Training_NNN/BraTS20_Training_NNN_{flair,t1,t1ce,t2,
 seg}.nii[.gz]`` (case 355's label file is ``W39_1998.09.19_Segm.nii``: any ``*seg*`` file
-is the label file), ``BraTS2021_XXXXX/BraTS2021_XXXXX_*.nii.gz`` and 2023
-``BraTS-GLI-XXXXX-XXX-{t1n,t1c,t2w,t2f,seg}.nii.gz`` (t2f = flair, t1n = t1, t1c = t1ce,
+is the label file), ``BraTS2021_<id>/BraTS2021_<id>_*.nii.gz`` and 2023
+``BraTS-GLI-<id>-<n>-{t1n,t1c,t2w,t2f,seg}.nii.gz`` (t2f = flair, t1n = t1, t1c = t1ce,
 t2w = t2). Whole tumour = every non-zero label (2020/2021: 1, 2, 4; 2023: 1, 2, 3).
 
 Orientation: ``canonical`` reorients each volume to RAS+ (``nibabel.as_closest_canonical``)
