@@ -13,6 +13,9 @@ from thetascope.orient.hog_batch import hog_batch
     dict(orientations=9, pixels_per_cell=64, cells_per_block=1, block_norm="L2-Hys"),
     dict(orientations=6, pixels_per_cell=8, cells_per_block=3, block_norm="L1"),
     dict(orientations=12, pixels_per_cell=7, cells_per_block=2, block_norm="L2"),
+    # 180/7 and 180/8 are not integers: the corrected binning path
+    dict(orientations=7, pixels_per_cell=16, cells_per_block=2, block_norm="L1-sqrt"),
+    dict(orientations=8, pixels_per_cell=16, cells_per_block=2, block_norm="L2-Hys"),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_equals_skimage(params, dtype):

@@ -68,7 +68,7 @@ def hog_preset(name: str, **overrides) -> HogParams:
     return HogParams(**{**base.__dict__, **kw})
 
 
-def hog_features(gray: np.ndarray, params: HogParams) -> np.ndarray:
+def hog_features(gray: np.ndarray | torch.Tensor, params: HogParams) -> np.ndarray:
     """(N, H, W) grayscale -> (N, F) HoG descriptors (skimage's ``hog``, batched: see
     orient/hog_batch.py)."""
     params.check(*gray.shape[-2:])
@@ -144,11 +144,14 @@ def score_angles(clf, test: np.ndarray, thetas: np.ndarray, params: HogParams,
     ``predict`` per chunk of angles), with memory bounded by ``ANGLE_CHUNK_PIXELS``.
     """
     p_rot = np.empty(len(thetas))
+    x = torch.from_numpy(np.ascontiguousarray(test, dtype=np.float32))[:, None]
     per_chunk = max(1, ANGLE_CHUNK_PIXELS // max(1, test.size))
     for start in range(0, len(thetas), per_chunk):
         angles = thetas[start:start + per_chunk]
-        views = np.concatenate([rotate_gray(test, t, interpolation, circle) for t in angles])
-        pred = clf.predict(hog_features(views, params)).reshape(len(angles), len(test))
+        views = torch.cat([rotate(x, float(t), interpolation) for t in angles])  # type: ignore[arg-type]
+        if circle:
+            views = apply_circle(views)
+        pred = clf.predict(hog_features(views[:, 0], params)).reshape(len(angles), len(test))
         p_rot[start:start + len(angles)] = (pred == 1).mean(axis=1)
     return p_rot
 
