@@ -105,7 +105,9 @@ def test_stage_writes_tables_figures_and_summary(stage):
     v = pd.read_parquet(out / "verdict.parquet")
     assert {"dataset", "test", "statistic", "p_value", "p_adjusted", "ci_low", "ci_high",
             "decision"} <= set(v.columns)
-    assert len(v) == 2 * 7  # 6 tests + the summary row, per dataset
+    per_dataset = v[v.dataset != "all"]
+    assert len(per_dataset) == 2 * 7  # 6 tests + the summary row, per dataset
+    assert list(v[v.dataset == "all"].test) == ["curve_signature"]  # across the 2 datasets
     names = {p.name for p in st.figures}
     assert {"orient_polar.png", "orient_curves.png", "hog_example.png",
             "score_vs_orientation.png"} <= names

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,6 +125,7 @@ def downstream_run(tmp_path_factory):
         "sweep.thetas=[0, 72, 144, 216, 288]", "runtime.threads=1", "orient.enabled=false",
         "downstream.enabled=true", "downstream.fewshot_k=[2]", "downstream.probe_epochs=3",
         "downstream.probe_hidden=[16, 16, 8, 8, 8]", "downstream.fewshot_steps=20",
+        "downstream.finetune_steps=10",
         "analysis.permutations=99", "analysis.bootstrap=100", "analysis.surrogates=99",
         "analysis.predictors=[]", "metrics.bootstrap=100"])
     return run_experiment(cfg, tmp_path_factory.mktemp("down"), console=Console(quiet=True))
@@ -131,7 +134,7 @@ def downstream_run(tmp_path_factory):
 def test_smoke_sweep_writes_downstream_rows_aggregate_and_verdict(downstream_run):
     res = downstream_run
     down = res.results[res.results.image_id == "__dataset__"]
-    for m in ("probe_accuracy", "fewshot_dice", "linear_probe_accuracy"):
+    for m in ("probe_accuracy", "fewshot_dice", "finetune_dice", "linear_probe_accuracy"):
         vals = down[down.metric == m]
         assert len(vals) == 5, m  # one per θ
         assert vals.value.between(0, 1).all()
@@ -139,7 +142,54 @@ def test_smoke_sweep_writes_downstream_rows_aggregate_and_verdict(downstream_run
     v = pd.read_parquet(res.out_dir / "verdict.parquet")
     summ = v[v.test == "dice_predicts_downstream"]
     assert len(summ) == 1 and "predicts downstream quality" in summ.detail.iloc[0]
-    assert len(v[v.test.str.startswith("dice_predicts:")]) == 3
+    assert len(v[v.test.str.startswith("dice_predicts:")]) == 4
     key = res.results.cell.iloc[0]
     notes = ResultStore(res.out_dir).read_meta(key)["downstream_notes"]
     assert "held-out" in notes["linear_probe_accuracy"]
+
+
+def test_baseline_rows_are_stored_apart_and_kept_out_of_theta_curves(downstream_run):
+    res = downstream_run
+    assert res.baselines is not None
+    b = pd.read_parquet(res.out_dir / "baselines.parquet")
+    assert set(b.baseline) == {"random-init", "theta-free"}
+    assert not set(b.cell) & set(res.results.cell)  # own keys, own folder
+    assert "baseline" not in res.results and res.results.theta.notna().all()
+    for kind in ("random-init", "theta-free"):
+        d = b[b.baseline == kind]
+        # θ-independent metrics once (θ NaN); the pair probe at every sweep θ
+        for m in ("fewshot_dice", "finetune_dice", "linear_probe_accuracy"):
+            assert len(d[d.metric == m]) == 1 and d[d.metric == m].theta.isna().all(), m
+        assert sorted(d[d.metric == "probe_accuracy"].theta) == [0, 72, 144, 216, 288]
+        assert d.value.between(0, 1).all()
+    # the aggregate (θ-curves) holds the θ cells only: 5 θ per metric, no NaN θ
+    agg = res.aggregate[res.aggregate.metric == "fewshot_dice"]
+    assert len(agg) == 5 and agg.theta.notna().all()
+    v = pd.read_parquet(res.out_dir / "verdict.parquet")
+    beats = v[v.test.str.startswith("beats_baseline:")]
+    assert len(beats) == 2 * 4  # 2 baselines × 4 metrics
+    assert (beats.decision == "not estimable").all()  # one seed: says so
+    assert beats.detail.str.contains("too few seeds").all()
+    html = (res.out_dir / "report.html").read_text()
+    assert "baseline random init" in html and "best θ beats the baselines" in html
+
+
+def test_baseline_cells_survive_a_crash_and_resume(downstream_run):
+    import json
+
+    out = downstream_run.out_dir
+    bdir = out / "baselines"
+    keys = sorted(p.name for p in bdir.iterdir() if (p / "cell.json").is_file())
+    assert len(keys) == 2
+    kept = json.loads((bdir / keys[0] / "cell.json").read_text())["finished"]
+    lost = sorted(pd.read_parquet(bdir / keys[1] / "rows.parquet").value)
+    shutil.rmtree(bdir / keys[1])  # as if the run died while computing it ...
+    (bdir / f".tmp-{keys[1]}-999").mkdir()  # ... with a half-written folder left behind
+    cfg = load_config(out / "config.yaml")
+    again = run_experiment(cfg, out, console=Console(quiet=True))
+    assert again.n_ran == 0  # every θ cell reused
+    assert json.loads((bdir / keys[0] / "cell.json").read_text())["finished"] == kept
+    assert (bdir / keys[1] / "cell.json").is_file() and not list(bdir.glob(".tmp-*"))
+    assert sorted(pd.read_parquet(bdir / keys[1] / "rows.parquet").value) == \
+        pytest.approx(lost)  # recomputed, the same numbers
+    assert set(pd.read_parquet(out / "baselines.parquet").cell) == set(keys)

@@ -88,3 +88,15 @@ class AnalysisConfig(_Strict):
     surrogates: int = Field(1000, ge=99, description="Phase-randomised surrogates.")
     correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"
     seed: int = 0
+    signatures: bool = Field(True, description="Curve signatures: is the dataset identifiable "
+                             "from its θ curve? (runs with ≥ 2 datasets; `compare`).")
+    signature_features: Literal["raw", "zscore", "fourier", "zscore+fourier"] = Field(
+        "zscore", description="Curve → features: as is, z-scored, DFT magnitudes of the "
+        "z-scored curve (shift-invariant), or both.")
+    signature_classifier: Literal["nearest_centroid", "logistic"] = Field(
+        "nearest_centroid", description="Classifier of the curve signatures.")
+    signature_split: Literal["auto", "model", "run", "seed"] = Field(
+        "auto", description="Held-out groups: leave-one-(encoder, method)/run/seed-out; auto: "
+        "the first with ≥ 2 groups.")
+    signature_permutations: int = Field(999, ge=99, description="Label shuffles within the "
+                                        "held-out groups for the p-value.")

@@ -48,6 +48,17 @@ class DownstreamConfig(_Strict):
     fewshot_lr: float = Field(0.01, gt=0, description="Decoder Adam learning rate.")
     linear_c: float = Field(1.0, gt=0, description="Inverse L2 strength of the logistic probe.")
     seed: int = Field(0, description="Seed of splits, negatives and probe initialisation.")
+    finetune: bool = Field(True, description="Few-label segmentation with the decoder trained "
+                           "together with a copy of the backbone (metric finetune_dice).")
+    finetune_lr: float = Field(1e-4, gt=0, description="Backbone Adam learning rate when "
+                               "fine-tuning (the decoder keeps fewshot_lr).")
+    finetune_steps: int = Field(100, ge=1, description="Fine-tuning Adam steps (full batch).")
+    baselines: list[Literal["random-init", "theta-free"]] = Field(
+        default_factory=lambda: ["random-init", "theta-free"],
+        description="Reference encoders measured per (dataset, seed): random-init (no "
+        "pre-training) and theta-free (the same SSP recipe, augmented views, no θ).")
+    baseline_augment: Literal["reference", "mocov2"] = Field(
+        "mocov2", description="Augmentation recipe of the theta-free baseline's two views.")
 
     @field_validator("probe_hidden", "fewshot_k")
     @classmethod
@@ -56,9 +67,9 @@ class DownstreamConfig(_Strict):
             raise ValueError(f"must be a non-empty list of positive integers, got {v}")
         return v
 
-    @field_validator("fewshot_k")
+    @field_validator("fewshot_k", "baselines")
     @classmethod
-    def _distinct(cls, v: list[int]) -> list[int]:
+    def _distinct(cls, v: list) -> list:
         if len(set(v)) != len(v):
             raise ValueError(f"must not repeat values, got {v}")
         return v

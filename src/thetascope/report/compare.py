@@ -1,4 +1,5 @@
-"""One HTML page overlaying several runs: per-dataset score-vs-θ curves and the verdicts.
+"""One HTML page overlaying several runs: per-dataset score-vs-θ curves, the verdicts, and
+the curve signatures of all runs pooled (report/signature_section.py).
 
     thetascope compare runs/resnet18 runs/resnet50 --out compare.html
     write_compare([Path("runs/a"), Path("runs/b")], Path("compare.html"))
@@ -18,6 +19,7 @@ from markupsafe import Markup
 from thetascope.report.html import _version, environment
 from thetascope.report.run_data import RunData, load_run
 from thetascope.report.sections import METRIC_ABOUT, metric_label, theta_ticks
+from thetascope.report.signature_section import compare_signature_section
 from thetascope.report.svg import PALETTE, Chart, fmt
 from thetascope.sweep.store import atomic_write_text
 
@@ -90,6 +92,7 @@ def compare_context(runs: list[RunData]) -> dict:
              for k, (r, lab) in enumerate(zip(runs, labels, strict=True))]
     return {"runs": table, "labels": labels, "tabs": tabs,
             "verdicts": _verdicts(runs, labels, names),
+            "sig": compare_signature_section(runs, labels),
             "title": " vs ".join(labels), "version": _version(),
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 

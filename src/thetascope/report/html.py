@@ -7,7 +7,8 @@ fetched) from which a reader who never used thetascope understands a run.
 
 Sections: overview (what was measured, per-dataset headline numbers), score vs θ (every
 overlap metric, mean + 95% CI + seeds + peaks, hover for values), saliency gallery with a
-θ slider, orientation analysis and verdict (when that stage ran), setup (datasets with
+θ slider, orientation analysis and verdict (when that stage ran), curve signatures (is
+the dataset identifiable from its curve; ≥ 2 datasets), setup (datasets with
 contact sheets, settings, resolved config, provenance), SSP losses, warnings.
 Every user-supplied string goes through Jinja2's autoescape.
 """
@@ -31,6 +32,7 @@ from thetascope.report.sections import (
     loss_charts,
     metric_tabs,
 )
+from thetascope.report.signature_section import run_signature_section
 from thetascope.sweep.store import atomic_write_text
 
 log = logging.getLogger("thetascope")
@@ -129,7 +131,7 @@ def context(run: RunData, write_figures: bool = True) -> dict:
         "orient": orient_section(run), "verdict": verdict_block(run),
         "orient_enabled": bool(run.cfg and run.cfg.orient.enabled),
         "losses": loss_charts(run), "warnings": warnings(run), "provenance": provenance(run),
-        "data_notes": data_notes(run),
+        "data_notes": data_notes(run), "sig": run_signature_section(run),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": _version(),
     }

@@ -56,6 +56,7 @@ class RunData:
     info: dict[str, DatasetInfo]
     datasets: dict[str, LoadedDataset]
     notes: list[str] = field(default_factory=list)  # problems met while loading
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)  # baselines.parquet
 
     @property
     def names(self) -> list[str]:
@@ -186,7 +187,7 @@ def load_run(root: Path, datasets: dict[str, LoadedDataset] | None = None) -> Ru
     return RunData(root, name, cfg, text, fp, results, _read(root / "aggregate.csv"),
                    _read(root / "losses.parquet"), None if verdict.empty else verdict,
                    _read(root / "analysis_peaks.parquet"), orient, _cells(root, keys), lines,
-                   info, dict(datasets), notes)
+                   info, dict(datasets), notes, _read(root / "baselines.parquet"))
 
 
 def warnings(run: RunData) -> list[tuple[str, str]]:

@@ -26,7 +26,16 @@ METRIC_ABOUT = {
                      "0; the mean is a hit rate. Threshold-free.",
     "mass_in_mask": "Share of the total saliency that falls inside the mask. Threshold-free; "
                     "chance level ≈ the mask's share of the image.",
+    "probe_accuracy": "Downstream: held-out accuracy of an MLP on frozen features telling "
+                      "(x, x rotated by θ) from (x, another image). Dashed: the baselines.",
+    "fewshot_dice": "Downstream: held-out Dice of a light decoder on the frozen encoder, "
+                    "trained on a few labelled images. Dashed: the baselines.",
+    "finetune_dice": "Downstream: held-out Dice of the decoder trained together with a copy "
+                     "of the encoder on a few labelled images. Dashed: the baselines.",
+    "linear_probe_accuracy": "Downstream: held-out accuracy of a logistic regression on "
+                             "frozen features, mask present vs absent. Dashed: the baselines.",
 }
+BASELINE_COLORS = {"random-init": "#7f7f7f", "theta-free": "#ff7f0e"}
 
 
 def metric_label(metric: str) -> str:
@@ -79,6 +88,7 @@ def score_chart(run: RunData, name: str, metric: str, compact: bool = False) -> 
     c.band(a.theta, a.ci_low, a.ci_high, BLUE, label="95% CI")
     c.line(a.theta, a["mean"], BLUE, label="mean")
     c.points(a.theta, a["mean"], BLUE, [_tip(name, metric, row) for row in a.itertuples()])
+    baseline_lines(c, run, name, metric)
     peaks = _peaks(run, name, metric)
     if len(peaks):
         for p in peaks.itertuples():
@@ -90,6 +100,29 @@ def score_chart(run: RunData, name: str, metric: str, compact: bool = False) -> 
         c.marker(float(best.theta), float(best["mean"]), "#111", label="highest mean",
                  tip=f"highest mean: θ = {best.theta:g}°, {fmt(best['mean'])}")
     return c.to_svg()
+
+
+def baseline_lines(c: Chart, run: RunData, name: str, metric: str) -> None:
+    """Each downstream baseline (``baselines.parquet``) of this dataset and metric: a dashed
+    horizontal line at its mean over seeds, its value in the legend; the pair probe's
+    baselines, measured per θ, as dashed curves."""
+    from thetascope.downstream import BASELINE_LABELS
+
+    b = run.baselines
+    if b.empty or "baseline" not in b:
+        return
+    d = b[(b.dataset == name) & (b.metric == metric)]
+    for kind, g in d.groupby("baseline", sort=False):
+        color = BASELINE_COLORS.get(str(kind), "#8c564b")
+        label = f"baseline {BASELINE_LABELS.get(str(kind), kind)}"
+        n = g.seed.nunique()
+        if g.theta.notna().any():
+            per = g.groupby("theta")["value"].mean().sort_index()
+            c.line(per.index, per.to_numpy(), color, width=1.5, dash="5 4", label=label,
+                   tip=f"{label}, mean over {n} seed(s)")
+        else:
+            c.hline(float(g.value.mean()), color,
+                    label=f"{label}: {fmt(float(g.value.mean()))} ({n} seed(s))")
 
 
 def metric_tabs(run: RunData) -> list[dict]:

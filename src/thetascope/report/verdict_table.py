@@ -50,6 +50,18 @@ def headline(verdict: pd.DataFrame, dataset: str) -> dict[str, str]:
         key = f"orientation predicts {metric}"
         out[key] = (f"{r.decision} (r = {_num(r.statistic, '.2f')}, {_p(r)}; {r.detail})"
                     if r.decision != "not estimable" else f"not estimable ({r.detail})")
+    beats = d[d.index.astype(str).str.startswith("beats_baseline:")]
+    if len(beats):  # downstream baselines (analysis/downstream_baselines.py)
+        out["best θ beats the baselines"] = "; ".join(
+            f"{t.split(':', 2)[2]} vs {t.split(':', 2)[1]}: {r.decision} "
+            f"({_num(r.statistic, '+.3f')}, {_p(r) or f'n = {r.n}'})"
+            for t, r in beats.iterrows())
+    if "curve_signature" in d.index:  # dataset "all": analysis/signatures.py
+        r = d.loc["curve_signature"]
+        out["dataset identifiable from its curve"] = (
+            f"{r.decision} (held-out accuracy {_num(r.statistic, '.2f')} vs chance "
+            f"{_num(r.statistic - r.effect_size, '.2f')}, {_p(r)})"
+            if r.decision != "not estimable" else r.detail.split(": ", 1)[-1])
     return out
 
 

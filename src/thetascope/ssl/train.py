@@ -40,6 +40,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     schedule: str = "cosine"
     precision: str = "fp32"
+    channels_last: bool = True  # with bf16 only
     queue_init: str = "data"  # or "random" (facebookresearch/moco)
 
 
@@ -120,7 +121,8 @@ def pretrain(
     n, b = images.shape[0], settings.batch_size
     device = next(model.parameters()).device
     bf16 = settings.precision == "bf16"
-    if bf16:
+    cl = bf16 and settings.channels_last
+    if cl:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(
         model.trainable_parameters(), lr=settings.lr, momentum=settings.momentum,
@@ -147,7 +149,7 @@ def pretrain(
         idx, order = order[:b], order[b:]
         qa, kb = (all_a[idx], all_b[idx]) if all_a is not None else pair(images[idx])
         qa, kb = qa.to(device), kb.to(device)
-        if bf16:
+        if cl:
             qa = qa.contiguous(memory_format=torch.channels_last)
             kb = kb.contiguous(memory_format=torch.channels_last)
         for g in opt.param_groups:

@@ -4,6 +4,7 @@
 
 The driver (this module) is the only writer of the results store. In the probe protocol
 the pre-training units run first (one per dataset and seed), then the cells that use them.
+Downstream baseline cells (sweep/baselines.py) run with the cells, into their own store.
 A failing task is logged and counted; the others go on.
 """
 
@@ -127,10 +128,15 @@ def check_theta_batch(cfg: ExperimentConfig) -> None:
 
 
 def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
-             store: ResultStore, console: Console) -> list[tuple[str, str]]:
-    """Run every pending cell; returns the failures as (label, error) pairs."""
-    if not pending:
+             store: ResultStore, console: Console, baselines: list[Cell] | None = None,
+             baseline_store: ResultStore | None = None) -> list[tuple[str, str]]:
+    """Run every pending cell (and pending downstream baseline cell, written to
+    ``baseline_store``); returns the failures as (label, error) pairs."""
+    baselines = baselines or []
+    if not pending and not baselines:
         return []
+    if baselines and baseline_store is None:
+        raise ValueError("baseline cells need a baseline_store")
     check_theta_batch(cfg)
     partial_dir = store.root / "partial"
     ctx = WorkContext(cfg, datasets, str(partial_dir))
@@ -145,7 +151,8 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
     log.info("executor %s: %d pre-training units, %d cells", executor.name, len(units),
              len(pending))
     with _progress(console) as progress:
-        monitor = RichMonitor(progress, len(units) + len(pending), cfg.ssl.steps, live)
+        monitor = RichMonitor(progress, len(units) + len(pending) + len(baselines),
+                              cfg.ssl.steps, live)
         t0 = time.perf_counter()
 
         def on_error(task: Task, exc: BaseException) -> None:
@@ -175,8 +182,16 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
             monitor.finished(True)
             log.info("θ batch %s done: %d cells", task.label, len(res.parts))
 
+        def on_baseline(task: Task, res: TaskResult) -> None:
+            out = res.output
+            assert out is not None and baseline_store is not None
+            baseline_store.write_cell(task.key, out.rows, out.losses, out.maps, out.meta)
+            shutil.rmtree(partial_dir / task.key, ignore_errors=True)  # checkpoints: all
+            monitor.finished(True)
+            log.info("baseline %s %s done in %.1f s", task.key, task.label, res.meta["wall_s"])
+
         def on_any(task: Task, res: TaskResult) -> None:
-            (on_multi if task.kind == "multi" else on_cell)(task, res)
+            {"multi": on_multi, "baseline": on_baseline}.get(task.kind, on_cell)(task, res)
 
         executor.run(list(units.values()), ctx, on_unit, on_error, monitor)
         cell_tasks = []
@@ -194,6 +209,7 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
             cell_tasks.append(Task("cell", c.key, c, pretrained))
         if cfg.sweep.theta_batch > 1 and cfg.sweep.protocol == "fixed-theta":
             cell_tasks = theta_batches(cell_tasks, cfg.sweep.theta_batch)
+        cell_tasks += [Task("baseline", c.key, c) for c in baselines]
         executor.run(cell_tasks, ctx, on_any, on_error, monitor)
         log.info("tasks finished in %.1f s", time.perf_counter() - t0)
     return failures

@@ -84,6 +84,9 @@ def estimate(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
     n_cells = len(datasets) * len(cfg.sweep.thetas) * len(cfg.sweep.seeds)
     fits = n_cells if cfg.sweep.protocol == "fixed-theta" else \
         len(datasets) * len(cfg.sweep.seeds)
+    d = cfg.downstream
+    if d.enabled and "theta-free" in d.baselines:  # the θ-free baseline's pre-training
+        fits += len(datasets) * len(cfg.sweep.seeds)
     step_s = _time_steps(cfg, ds, device, warmup, measure)
     row_s = _time_saliency(cfg, ds, device)
     n_eval = max(len(d.eval) for d in datasets.values())

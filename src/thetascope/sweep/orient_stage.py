@@ -228,6 +228,22 @@ def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, Loa
                                            settings, a.metric)
                 verdict = pd.concat([verdict, extra.assign(metric=a.metric)],
                                     ignore_index=True)
+                if (Path(out) / "baselines.parquet").is_file():  # does the best θ beat them?
+                    from thetascope.analysis.downstream_baselines import baseline_verdict
+
+                    extra = baseline_verdict(results, pd.read_parquet(Path(out) /
+                                                                      "baselines.parquet"),
+                                             downstream_metric_names(cfg), settings)
+                    if not extra.empty:
+                        verdict = pd.concat([verdict, extra.assign(metric=a.metric)],
+                                            ignore_index=True)
+            if a.signatures and len(cubes) >= 2:  # issue H: dataset identifiable from curve?
+                from thetascope.analysis.signatures import run_signatures, signature_verdict
+
+                sig = run_signatures(results, cfg)
+                log.info("curve signatures: %s", sig.summary())
+                verdict = pd.concat([verdict, signature_verdict(sig, a.alpha, a.correction)
+                                     .assign(metric=a.metric)], ignore_index=True)
             atomic_write_parquet(Path(out) / "verdict.parquet", verdict)
             atomic_write_parquet(Path(out) / "analysis_spectrum.parquet", res.spectra)
             atomic_write_parquet(Path(out) / "analysis_peaks.parquet", res.peaks)

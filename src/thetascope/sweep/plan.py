@@ -28,6 +28,7 @@ class Cell:
     method: str
     encoder: str
     pretrain_key: str | None = None  # probe protocol: the shared pre-training unit
+    baseline: str | None = None  # a downstream baseline cell (sweep/baselines.py), θ NaN
 
 
 def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: float,
@@ -53,6 +54,8 @@ def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: f
         ident["theta_batch"] = cfg.sweep.theta_batch
     if cfg.downstream.enabled:  # only when on, so cells computed without it keep their keys
         ident["downstream"] = cfg.downstream.model_dump(mode="json")
+        for own in ("baselines", "baseline_augment"):  # baseline cells only (their own keys)
+            ident["downstream"].pop(own)
     return ident
 
 

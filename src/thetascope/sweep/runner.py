@@ -5,7 +5,8 @@
 
 Layout of the output folder: ``config.yaml`` (fully resolved), ``cells/<key>/`` (one per
 finished cell), ``results.parquet`` (long format), ``losses.parquet``, ``aggregate.csv``,
-``figures/*.png``, ``summary.md`` and ``run.log``.
+``figures/*.png``, ``summary.md`` and ``run.log``; with downstream baselines also
+``baselines/<key>/`` and ``baselines.parquet`` (never mixed into ``results.parquet``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from thetascope.analysis.curves import aggregate
 from thetascope.config import ExperimentConfig, dump_config, fingerprint
 from thetascope.data.registry import create_dataset
 from thetascope.data.sample import LoadedDataset
+from thetascope.sweep.baselines import (
+    BASELINE_FILE,
+    baseline_store,
+    collect_baselines,
+    plan_baselines,
+)
 from thetascope.sweep.dispatch import dispatch
 from thetascope.sweep.lock import run_lock
 from thetascope.sweep.plan import Cell, plan_cells
@@ -56,6 +63,7 @@ class RunResult:
     wall_s: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (task, error)
     verdict: pd.DataFrame | None = None  # analysis/verdict.py table, when the stage ran
+    baselines: pd.DataFrame | None = None  # downstream baselines (sweep/baselines.py), if any
 
 
 class _LogFile(logging.FileHandler):
@@ -135,17 +143,27 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     datasets = load_datasets(cfg)
     preflight(cfg, datasets)  # batch/queue sizes, ssl.weights: fail once, before any cell
     cells = plan_cells(cfg, datasets)
+    bcells = plan_baselines(cfg, datasets)  # downstream baselines, kept apart from the θ cells
+    bstore = baseline_store(out) if bcells else None
+    if bstore is not None:
+        bstore.clean_temporaries()
     if force:
         for c in cells:
             store.forget(c.key)
+        for c in bcells:
+            bstore.forget(c.key)  # type: ignore[union-attr]
     pending = [c for c in cells if not store.is_done(c.key)]
+    bpending = [c for c in bcells if not bstore.is_done(c.key)]  # type: ignore[union-attr]
     n_skip = len(cells) - len(pending)
     msg = (f"{len(cells)} cells ({len(datasets)} datasets × {len(cfg.sweep.thetas)} θ × "
            f"{len(cfg.sweep.seeds)} seeds, protocol {cfg.sweep.protocol}): {n_skip} already "
            f"finished, skipped; {len(pending)} to run on executor {cfg.runtime.executor}")
+    if bcells:
+        msg += (f"; {len(bcells)} downstream baseline cells, {len(bcells) - len(bpending)} "
+                "already finished")
     console.print(msg, soft_wrap=True)
     log.info(msg)
-    failed = dispatch(pending, cfg, datasets, store, console)
+    failed = dispatch(pending, cfg, datasets, store, console, bpending, bstore)
     if failed:
         console.print(f"[red]{len(failed)} task(s) failed[/red] (see run.log); the other "
                       "results are kept; re-run to retry them", highlight=False)
@@ -156,6 +174,11 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
         raise RunFailed(f"no cell finished ({len(failed)} failed{first}; see {out}/run.log)")
     results["config_fp"] = fp
     atomic_write_parquet(out / "results.parquet", results)
+    baselines = collect_baselines(bstore, bcells) if bstore is not None else pd.DataFrame()
+    if baselines.empty:  # never leave an earlier config's baselines next to these results
+        (out / BASELINE_FILE).unlink(missing_ok=True)
+    else:
+        atomic_write_parquet(out / BASELINE_FILE, baselines)
     losses = _collect_losses(store, cells)
     atomic_write_parquet(out / "losses.parquet", losses)
     from thetascope.downstream import downstream_metric_names
@@ -188,7 +211,8 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
                       f"({type(exc).__name__}: {exc}); scores and figures are kept, details "
                       "in run.log", highlight=False)
     result = RunResult(out, len(cells), n_skip, len(pending) - len(failed), results, agg,
-                       datasets, time.perf_counter() - start, failed, verdict)
+                       datasets, time.perf_counter() - start, failed, verdict,
+                       None if baselines.empty else baselines)
     write_summary(out, cfg, result, figs)
     log.info("finished in %.1f s (figures %.1f s)", result.wall_s, result.wall_s - wall)
     from thetascope.report.html import try_write_report

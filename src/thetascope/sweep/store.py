@@ -108,9 +108,11 @@ def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
 
 
 class ResultStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cells: str = "cells") -> None:
+        """``cells``: the folder (under ``root``) of the finished cells; the downstream
+        baselines live in ``baselines`` (sweep/baselines.py)."""
         self.root = Path(root)
-        self.cells_dir = self.root / "cells"
+        self.cells_dir = self.root / cells
         self.cells_dir.mkdir(parents=True, exist_ok=True)
 
     def clean_temporaries(self) -> int:

@@ -44,7 +44,7 @@ class WorkContext:
 
 @dataclass
 class Task:
-    kind: Literal["pretrain", "cell", "multi"]
+    kind: Literal["pretrain", "cell", "multi", "baseline"]
     key: str
     cell: Cell  # for a pre-training unit: any cell of it (dataset and seed are what count)
     pretrained: tuple[dict, list[float]] | None = None
@@ -55,6 +55,8 @@ class Task:
         c = self.cell
         if self.kind == "pretrain":
             return f"pre-train unit {c.dataset} seed={c.seed}"
+        if self.kind == "baseline":
+            return f"{c.dataset} baseline {c.baseline} seed={c.seed}"
         if self.kind == "multi":
             ts = ",".join(f"{x.theta:g}" for x in self.cells)
             return f"{c.dataset} θ={{{ts}}} seed={c.seed}"
@@ -163,6 +165,11 @@ def execute(
                 "resumed_from_step": resume["step"] if resume else None, **provenance(device)}
         result = TaskResult(task.key, "pretrain", losses=losses, state=_cpu_state(model),
                             meta=meta)
+    elif task.kind == "baseline":  # downstream baseline (sweep/baselines.py)
+        from thetascope.sweep.baselines import run_baseline
+
+        out = run_baseline(task.cell, ds, cfg, device, on_step, save, resume)
+        result = TaskResult(task.key, "baseline", out, out.losses, None, out.meta)
     else:
         if task.cell.protocol == "probe" and task.pretrained is None:
             raise CheckpointError(f"cell {task.key}: probe protocol but no pre-trained model")
