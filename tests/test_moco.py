@@ -103,6 +103,42 @@ def test_split_bn_equals_bn_with_one_split_and_differs_with_more():
         x, sbn2.running_mean, sbn2.running_var, sbn2.weight, sbn2.bias, False))
 
 
+@pytest.mark.parametrize("shape", [(8, 6, 5, 7), (4, 3, 1, 1), (6, 5, 4, 4)])
+def test_split_bn_channels_last_path_equals_the_nchw_path(shape):
+    """The hand-written channels_last kernel: same output, gradients and running
+    statistics as torch's batch_norm on the NCHW reshape (float64)."""
+    torch.manual_seed(0)
+    x = (torch.randn(shape, dtype=torch.float64) * 3 + 1)
+    g = torch.randn(shape, dtype=torch.float64)
+    results = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        bn = SplitBatchNorm2d(shape[1], 2).double()
+        torch.manual_seed(1)
+        with torch.no_grad():
+            bn.weight.uniform_(0.5, 2)
+            bn.bias.uniform_(-1, 1)
+        xi = x.clone().contiguous(memory_format=layout).requires_grad_()
+        y = bn(xi)
+        y.backward(g.contiguous(memory_format=layout))
+        results.append((y.detach().contiguous(), xi.grad.contiguous(), bn.weight.grad,
+                        bn.bias.grad, bn.running_mean, bn.running_var))
+        if layout is torch.channels_last and shape[2] * shape[3] > 1:
+            assert y.is_contiguous(memory_format=torch.channels_last)  # no layout change
+    for a, b in zip(*results, strict=True):
+        assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_split_bn_channels_last_under_bf16_autocast_is_close_to_fp32():
+    torch.manual_seed(0)
+    x = torch.randn(8, 16, 6, 6).contiguous(memory_format=torch.channels_last)
+    bn = SplitBatchNorm2d(16, 2)
+    ref = bn(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = SplitBatchNorm2d(16, 2)(x.bfloat16())
+    assert y.dtype == torch.bfloat16
+    assert_close(y.float(), ref, atol=0.05, rtol=0.02)
+
+
 def test_every_theta_starts_from_the_same_weights():
     from thetascope.config import ExperimentConfig
     from thetascope.sweep.cell import build_model

@@ -21,34 +21,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from thetascope.ssl.backbones import Encoder
+from thetascope.ssl.split_bn import SplitBatchNorm2d
 
-
-class SplitBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d whose training statistics are computed over ``num_splits`` sub-batches.
-
-    Sample ``n`` belongs to group ``n % num_splits``. Running statistics are the mean over
-    groups. In eval mode it is an ordinary BatchNorm2d (so checkpoints are plain).
-    """
-
-    def __init__(self, num_features: int, num_splits: int = 1, **kw) -> None:
-        super().__init__(num_features, **kw)
-        self.num_splits = num_splits
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        s = self.num_splits
-        if not self.training or s == 1 or n % s != 0:
-            return super().forward(x)
-        rm, rv = self.running_mean.repeat(s), self.running_var.repeat(s)
-        out = F.batch_norm(
-            x.reshape(n // s, c * s, h, w), rm, rv, self.weight.repeat(s), self.bias.repeat(s),
-            True, self.momentum if self.momentum is not None else 0.1, self.eps,
-        ).reshape(n, c, h, w)
-        with torch.no_grad():
-            self.running_mean.copy_(rm.view(s, c).mean(0))
-            self.running_var.copy_(rv.view(s, c).mean(0))
-            self.num_batches_tracked += 1
-        return out
+__all__ = ["MoCo", "SplitBatchNorm2d"]
 
 
 class MoCo(nn.Module):
