@@ -3,8 +3,10 @@
 Same target (cosine similarity of the two views' embeddings, gradients to both), same
 samples, σ and chunking; images are scaled to a range of exactly 1 so Captum's single σ
 per input equals thetascope's per-image σ. Each variant runs in a fresh process so its
-peak RSS is its own. Maps are compared exactly with zero noise (the noise draws differ by
-construction), and by correlation with noise.
+peak RSS is its own, the three alternate over a few rounds and keep their best time (one
+shot each moved the fp32 ratio between 0.91 and 1.30 on this VM). Maps are compared
+exactly with zero noise (the noise draws differ by construction), and by correlation
+with noise.
 
     rows = bench_smoothgrad(size=128, n_images=8, samples=16)
 """
@@ -112,11 +114,21 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bench_smoothgrad(size: int = 128, n_images: int = 8, samples: int = 16,
-                     chunk: int = 4) -> list[Row]:
+                     chunk: int = 4, rounds: int = 3) -> list[Row]:
+    """Captum, thetascope fp32 and bf16 alternate for ``rounds`` rounds (a fresh process
+    each); each keeps its best time and its highest peak RSS."""
     args = (size, n_images, samples, 0.15, chunk)
-    t_c, cx, cr, mem_c = _run("captum", *args, "fp32")
-    t_o, ox, orr, mem_o = _run("ours", *args, "fp32")
-    t_b, bx, br, mem_b = _run("ours", *args, "bf16")
+    best: dict[str, tuple] = {}
+    for _ in range(rounds):
+        for name, kind, precision in (("captum", "captum", "fp32"), ("fp32", "ours", "fp32"),
+                                      ("bf16", "ours", "bf16")):
+            secs, mx, mr, peak = _run(kind, *args, precision)
+            old = best.get(name)
+            best[name] = (min(secs, old[0]) if old else secs, mx, mr,
+                          max(peak, old[3]) if old else peak)
+    t_c, cx, cr, mem_c = best["captum"]
+    t_o, ox, orr, mem_o = best["fp32"]
+    t_b, bx, br, mem_b = best["bf16"]
     _, zx, zr, _ = _run("ours", size, n_images, 1, 0.0, chunk, "fp32")
     _, zcx, zcr, _ = _run("captum", size, n_images, 1, 0.0, chunk, "fp32")
     exact = float(max(np.abs(zx - zcx).max(), np.abs(zr - zcr).max()))

@@ -58,7 +58,7 @@ def run_suite(quick: bool = False, only: list[str] | None = None,
         if name == "training":
             configs = [("resnet18", 32)] if quick else [("resnet18", 64), ("resnet18", 128),
                                                         ("resnet50", 128)]
-            new = training.bench_training(configs, steps=2 if quick else 6)
+            new = training.bench_training(configs, steps=2 if quick else 10)
             train_rate = new[0].value
             add(new)
         elif name == "smoothgrad":
@@ -67,7 +67,7 @@ def run_suite(quick: bool = False, only: list[str] | None = None,
             except ImportError:
                 log.warning("smoothgrad benchmark skipped: pip install 'thetascope[bench]'")
                 continue
-            add(saliency.bench_smoothgrad(*((32, 2, 4, 2) if quick else (128, 8, 16, 4))))
+            add(saliency.bench_smoothgrad(*((32, 2, 4, 2, 1) if quick else (128, 8, 16, 4, 3))))
         elif name == "self_overlap":
             add([analysis.bench_self_overlap(*((4, 32) if quick else (16, 64)))])
         elif name == "multi_theta":
