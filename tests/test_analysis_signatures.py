@@ -138,6 +138,9 @@ def test_small_relabelling_space_is_noted_and_metric_must_be_named():
     assert any("cannot fall below about 0.5" in n for n in res.notes)
     row = signature_verdict(res).iloc[0]  # a design that can never reject is not a "no"
     assert row.decision == "not estimable" and "underpowered" in row.detail
+    from thetascope.report.signature_section import signature_block
+
+    assert signature_block(res, 0.05)["decision"] == "not estimable (underpowered)"  # = page
     three = curve_signatures(_curves(MODELS[:1], [0, 1], planted=True),
                              SignatureSettings(permutations=999))
     assert three.p_floor == pytest.approx(1 / 6) and three.p_value > 0.1

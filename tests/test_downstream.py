@@ -172,6 +172,11 @@ def test_baseline_rows_are_stored_apart_and_kept_out_of_theta_curves(downstream_
     assert beats.detail.str.contains("too few seeds").all()
     html = (res.out_dir / "report.html").read_text()
     assert "baseline random init" in html and "best θ beats the baselines" in html
+    # side by side: saliency score and each downstream metric, and whether they agree
+    side = html[html.index('<section id="downstream">'):]
+    side = side[:side.index("</section>")]
+    assert "Dice (saliency)" in side and "probe_accuracy" in side and "fewshot_dice" in side
+    assert "predicts downstream quality" in side and "best θ beats a baseline" in side
 
 
 def test_baseline_cells_survive_a_crash_and_resume(downstream_run):

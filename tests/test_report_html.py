@@ -52,6 +52,7 @@ def test_run_writes_a_report_with_every_section(run, page):
     for sid in SECTIONS:
         assert f'id="{sid}"' in page, sid
     assert page.count('class="gallery"') == 2
+    assert 'id="downstream"' not in page  # only with downstream rows (tests/test_downstream.py)
     assert "Verdict" in page and "θ matters" in page  # the statistics stage ran
     assert "report.html" in (out / "run.log").read_text()
     assert "image(s) left out (empty mask)" in page  # mri-lesion slices without a lesion

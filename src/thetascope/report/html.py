@@ -23,6 +23,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from thetascope.data.sample import LoadedDataset
+from thetascope.report.downstream_section import downstream_section
 from thetascope.report.gallery import contact_sheets, gallery_data
 from thetascope.report.orient_section import orient_section, verdict_block
 from thetascope.report.run_data import RunData, data_notes, load_run, provenance, warnings
@@ -132,6 +133,7 @@ def context(run: RunData, write_figures: bool = True) -> dict:
         "orient_enabled": bool(run.cfg and run.cfg.orient.enabled),
         "losses": loss_charts(run), "warnings": warnings(run), "provenance": provenance(run),
         "data_notes": data_notes(run), "sig": run_signature_section(run),
+        "down": downstream_section(run),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": _version(),
     }

@@ -37,6 +37,14 @@ def _model(run: RunData, label: str) -> tuple[str, str]:
     return (ssl.encoder, ssl.method) if ssl is not None else (f"? ({label})", "?")
 
 
+def _decision(res: SignatureResult, alpha: float) -> str:
+    """The verdict row's decision, so page and verdict.parquet never disagree: yes, no, or
+    "not estimable (underpowered)" when p can never reach α with these curves."""
+    if res.p_floor > alpha:
+        return "not estimable (underpowered)"
+    return "yes" if res.p_value <= alpha else "no"
+
+
 def signature_block(res: SignatureResult, alpha: float, runs: int = 1) -> dict:
     """What the template shows of one result."""
     st = res.settings
@@ -54,7 +62,7 @@ def signature_block(res: SignatureResult, alpha: float, runs: int = 1) -> dict:
                      "recall": fmt(r[true] / total, ".2f") if total else "—"})
     out.update(accuracy=fmt(res.accuracy, ".2f"), chance=fmt(res.chance, ".2f"),
                uniform_chance=fmt(res.uniform_chance, ".2f"), p=fmt(res.p_value, ".3g"),
-               decision="yes" if res.p_value <= alpha else "no", scheme=res.split_label,
+               decision=_decision(res, alpha), scheme=res.split_label,
                n_groups=res.n_groups, n_curves=res.n_curves, n_datasets=len(res.datasets),
                n_thetas=len(res.thetas), labels=list(conf.columns), confusion=rows)
     return out
