@@ -28,8 +28,7 @@ from thetascope.config import ExperimentConfig, stable_hash
 from thetascope.data.sample import LoadedDataset
 from thetascope.downstream import DownstreamSettings, evaluate_baseline
 from thetascope.ssl.pairs import pair_builder
-from thetascope.ssl.train import pretrain
-from thetascope.sweep.cell import CellOutput, build_model, provenance, train_settings
+from thetascope.sweep.cell import CellOutput, build_model, provenance, train_model
 from thetascope.sweep.plan import Cell, pretrain_identity
 from thetascope.sweep.store import ResultStore
 
@@ -93,15 +92,15 @@ def run_baseline(
     """Build (and for ``theta-free`` pre-train) the baseline model, measure it."""
     device = device or torch.device("cpu")
     g, started, t0 = cfg.geometry, datetime.now(timezone.utc), time.perf_counter()
-    images = torch.from_numpy(ds.ssp_array())
-    model = build_model(cfg, images.shape[0], cell.seed).to(device)
     losses: list[float] = []
     if cell.baseline == "theta-free":
         pair = pair_builder("probe", 0.0, cfg.downstream.baseline_augment, cfg.data.image_size,
                             g.interpolation, g.fill, g.circle_mask)
-        losses = pretrain(model, images, pair, train_settings(cfg), cell.seed, on_step,
-                          cfg.runtime.checkpoint_every, on_checkpoint, resume)
-    elif cell.baseline != "random-init":
+        model, losses = train_model(cfg, ds, cell.seed, 0.0, device, on_step, on_checkpoint,
+                                    resume, pair=pair)
+    elif cell.baseline == "random-init":
+        model = build_model(cfg, len(ds.ssp), cell.seed).to(device)
+    else:
         raise ValueError(f"unknown baseline {cell.baseline!r}; use 'random-init' or "
                          "'theta-free'")
     t1 = time.perf_counter()

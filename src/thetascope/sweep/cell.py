@@ -37,7 +37,7 @@ from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smo
 from thetascope.saliency.targets import create_target
 from thetascope.ssl.checkpoints import load_backbone_weights
 from thetascope.ssl.moco import MoCo
-from thetascope.ssl.pairs import make_pair, pair_builder
+from thetascope.ssl.pairs import PairFn, make_pair, pair_builder
 from thetascope.ssl.simclr import SimCLR
 from thetascope.ssl.train import TrainSettings, pretrain, resolve_queue_size
 from thetascope.sweep.plan import Cell
@@ -116,13 +116,16 @@ def train_model(
     on_step: Callable[[int, float], None] | None = None,
     on_checkpoint: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    pair: PairFn | None = None,
 ) -> tuple[MoCo | SimCLR, list[float]]:
-    """Pre-train a fresh seeded model on the dataset's SSP pool with the protocol's pairs."""
+    """Pre-train a fresh seeded model on the dataset's SSP pool with the protocol's pairs
+    (or with ``pair``, e.g. the θ-free baseline's augmented views)."""
     g = cfg.geometry
     images = torch.from_numpy(ds.ssp_array())
     model = build_model(cfg, images.shape[0], seed).to(device or torch.device("cpu"))
-    pair = pair_builder(cfg.sweep.protocol, theta, cfg.ssl.augment, cfg.data.image_size,
-                        g.interpolation, g.fill, g.circle_mask)
+    if pair is None:
+        pair = pair_builder(cfg.sweep.protocol, theta, cfg.ssl.augment, cfg.data.image_size,
+                            g.interpolation, g.fill, g.circle_mask)
     losses = pretrain(model, images, pair, train_settings(cfg), seed, on_step,
                       cfg.runtime.checkpoint_every, on_checkpoint, resume)
     return model, losses
