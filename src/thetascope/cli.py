@@ -341,9 +341,14 @@ def bench(
                                         "harness, numbers mean little.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Folder for the JSON results.")] = Path(
         "benchmarks/results"),
+    device: Annotated[str, typer.Option(
+        "--device", help="auto (the GPU when one is visible), cpu or cuda: where training, "
+        "SmoothGrad and the fused θ-models run (the orientation rows stay on the CPU).")
+    ] = "auto",
 ) -> None:
     """Measure thetascope against named baselines, side by side in one run; writes a table
-    and OUT/<date>-<host>.json. Run it on an otherwise idle machine."""
+    and OUT/<date>-<host>.json (<date>-<host>-cuda.json on a GPU). Run it on an otherwise
+    idle machine."""
     from rich.console import Console
     from rich.table import Table
 
@@ -360,7 +365,17 @@ def bench(
     if (load := load_average()) > 0.5:
         console.print(f"[yellow]warning:[/yellow] load average {load:.1f}: the machine is "
                       "not idle, ratios are still fair but absolute numbers are low")
-    rows, path = run_suite(quick, names, out,
+    if device not in ("auto", "cpu", "cuda"):
+        Console(stderr=True).print(f"[red]error:[/red] --device {device!r}: use auto, cpu or "
+                                   "cuda", highlight=False)
+        raise typer.Exit(2)
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        Console(stderr=True).print("[red]error:[/red] --device cuda but no CUDA device is "
+                                   "visible here; use --device cpu (or auto)", highlight=False)
+        raise typer.Exit(2)
+    rows, path = run_suite(quick, names, out, device=device,
                            on_row=lambda r: console.print(f"  {r.name}: ratio {r.ratio:.2f}"))
     table = Table(title="thetascope vs baselines (ratio: higher is better)")
     for col in ("benchmark", "baseline", "baseline", "thetascope", "unit", "ratio", "target"):

@@ -66,22 +66,36 @@ def machine() -> str:
             f"{torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}")
 
 
-def best_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
-    """Best wall time of ``repeats`` calls after ``warmup`` calls (robust to a busy host)."""
+def sync(device: torch.device | None = None) -> None:
+    """Wait for queued GPU work, so a host clock read after it measures that work."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1,
+              device: torch.device | None = None) -> float:
+    """Best wall time of ``repeats`` calls after ``warmup`` calls (robust to a busy host);
+    GPU work is waited for inside each timed call."""
     for _ in range(warmup):
         fn()
+    sync(device)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        sync(device)
         times.append(time.perf_counter() - t0)
     return min(times)
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048) -> float:
-    """Measured FLOP/s of an n×n matrix multiply in ``dtype`` on this machine."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    t = best_time(lambda: a @ b, repeats=5)
+def matmul_peak(dtype: torch.dtype, device: torch.device | None = None) -> float:
+    """Measured FLOP/s of a square matrix multiply in ``dtype`` on ``device`` (n = 2048 on
+    the CPU, 8192 on a GPU: large enough to reach the machine's matrix-unit peak)."""
+    device = device or torch.device("cpu")
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+    t = best_time(lambda: a @ b, repeats=10 if device.type == "cuda" else 5, device=device)
     return 2 * n**3 / t
 
 
@@ -92,10 +106,13 @@ def load_average() -> float:
         return float("nan")
 
 
-def write_results(rows: list[Row], out_dir: Path, extra: dict | None = None) -> Path:
+def write_results(rows: list[Row], out_dir: Path, extra: dict | None = None,
+                  suffix: str = "") -> Path:
+    """Write ``out_dir/<date>-<host><suffix>.json`` (suffix ``-cuda`` for GPU runs, so they
+    sit beside the same host's CPU results instead of replacing them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname().replace("/", "_")
-    path = out_dir / f"{date.today().isoformat()}-{host}.json"
+    path = out_dir / f"{date.today().isoformat()}-{host}{suffix}.json"
     m = machine()
     payload = {"machine": m, "load_average_at_start": (extra or {}).get("load"),
                "rows": [{**r.as_dict(), "machine": m} for r in rows], **(extra or {})}

@@ -6,9 +6,10 @@ per input equals thetascope's per-image σ. Each variant runs in a fresh process
 peak RSS is its own, the three alternate over a few rounds and keep their best time (one
 shot each moved the fp32 ratio between 0.91 and 1.30 on this VM). Maps are compared
 exactly with zero noise (the noise draws differ by construction), and by correlation
-with noise.
+with noise. On a GPU both run there and memory is the peak of CUDA allocations.
 
     rows = bench_smoothgrad(size=128, n_images=8, samples=16)
+    rows = bench_smoothgrad(size=224, n_images=32, samples=32, device="cuda")
 """
 
 from __future__ import annotations
@@ -23,43 +24,56 @@ import torch
 from thetascope.bench.common import Row
 
 
-def _setup(size: int, n: int):
+def _setup(size: int, n: int, device: str = "cpu"):
     from thetascope.ssl.moco import MoCo
     from thetascope.ssl.pairs import make_pair
 
     torch.manual_seed(0)
-    model = MoCo("resnet18", dim=128, K=16).eval()
+    model = MoCo("resnet18", dim=128, K=16).eval().to(device)
     x = torch.rand(n, 3, size, size)
     flat = x.flatten(1)
     lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
     x = (x - lo) / (hi - lo)  # every image spans exactly [0, 1]
     a, r = make_pair(x, 30.0, circle=False)
-    return model, a, r
+    return model, a.to(device), r.to(device)
 
 
-def _ours(size, n, samples, noise, chunk, precision):
+def _done(t0: float, device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def _ours(size, n, samples, noise, chunk, precision, device="cpu"):
     from thetascope.saliency.smoothgrad import SmoothGradSettings, smoothgrad_pair
     from thetascope.saliency.targets import pair_cosine
 
-    model, a, r = _setup(size, n)
+    model, a, r = _setup(size, n, device)
     s = SmoothGradSettings(samples=samples, noise_level=noise, chunk_size=chunk * n,
                            precision=precision)
     target = pair_cosine(model.embed)
-    smoothgrad_pair(target, a[:1], r[:1], SmoothGradSettings(samples=1))  # warm-up
+    if device == "cuda":  # kernels are picked and loaded per shape on first use
+        smoothgrad_pair(target, a, r, s)
+    else:
+        smoothgrad_pair(target, a[:1], r[:1], SmoothGradSettings(samples=1))  # warm-up
     t0 = time.perf_counter()
     mx, mr = smoothgrad_pair(target, a, r, s)
-    return time.perf_counter() - t0, mx.numpy(), mr.numpy()
+    secs = _done(t0, device)
+    return secs, mx.cpu().numpy(), mr.cpu().numpy()
 
 
-def _captum(size, n, samples, noise, chunk, precision):
+def _captum(size, n, samples, noise, chunk, precision, device="cpu"):
     from captum.attr import NoiseTunnel, Saliency
 
     from thetascope.saliency.targets import pair_cosine
 
-    model, a, r = _setup(size, n)
+    model, a, r = _setup(size, n, device)
     target = pair_cosine(model.embed)
     nt = NoiseTunnel(Saliency(target))
     Saliency(target).attribute((a[:1], r[:1]), abs=False)  # warm-up
+    if device == "cuda" and noise:
+        nt.attribute((a, r), nt_type="smoothgrad", nt_samples=samples,
+                     stdevs=(noise, noise), nt_samples_batch_size=chunk, abs=False)
     t0 = time.perf_counter()
     if noise == 0:  # NoiseTunnel adds noise even at σ = 0; plain gradients are the same
         gx, gr = Saliency(target).attribute((a, r), abs=False)
@@ -68,7 +82,8 @@ def _captum(size, n, samples, noise, chunk, precision):
                               stdevs=(noise, noise), nt_samples_batch_size=chunk, abs=False)
     mx = (gx * a).abs().amax(1)
     mr = (gr * r).abs().amax(1)
-    return time.perf_counter() - t0, mx.detach().numpy(), mr.detach().numpy()
+    secs = _done(t0, device)
+    return secs, mx.detach().cpu().numpy(), mr.detach().cpu().numpy()
 
 
 def _reset_peak() -> None:
@@ -80,7 +95,9 @@ def _reset_peak() -> None:
         pass
 
 
-def _peak_mb() -> float:
+def _peak_mb(device: str = "cpu") -> float:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -91,20 +108,20 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(kind, args, queue):
+def _child(kind, args, device, threads, queue):
     _reset_peak()
-    torch.set_num_threads(queue_threads := args[-1])
+    torch.set_num_threads(threads)
     fn = _ours if kind == "ours" else _captum
-    secs, mx, mr = fn(*args[:-1])
-    queue.put((secs, mx, mr, _peak_mb(), queue_threads))
+    secs, mx, mr = fn(*args, device=device)
+    queue.put((secs, mx, mr, _peak_mb(device)))
 
 
-def _run(kind: str, *args) -> tuple[float, np.ndarray, np.ndarray, float]:
+def _run(kind: str, *args, device: str = "cpu") -> tuple[float, np.ndarray, np.ndarray, float]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(kind, (*args, torch.get_num_threads()), q))
+    p = ctx.Process(target=_child, args=(kind, args, device, torch.get_num_threads(), q))
     p.start()
-    secs, mx, mr, peak, _ = q.get()
+    secs, mx, mr, peak = q.get()
     p.join()
     return secs, mx, mr, peak
 
@@ -114,33 +131,35 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bench_smoothgrad(size: int = 128, n_images: int = 8, samples: int = 16,
-                     chunk: int = 4, rounds: int = 3) -> list[Row]:
+                     chunk: int = 4, rounds: int = 3, device: str = "cpu") -> list[Row]:
     """Captum, thetascope fp32 and bf16 alternate for ``rounds`` rounds (a fresh process
-    each); each keeps its best time and its highest peak RSS."""
+    each); each keeps its best time and its highest peak memory (RSS on the CPU, CUDA
+    allocations on a GPU)."""
     args = (size, n_images, samples, 0.15, chunk)
     best: dict[str, tuple] = {}
     for _ in range(rounds):
         for name, kind, precision in (("captum", "captum", "fp32"), ("fp32", "ours", "fp32"),
                                       ("bf16", "ours", "bf16")):
-            secs, mx, mr, peak = _run(kind, *args, precision)
+            secs, mx, mr, peak = _run(kind, *args, precision, device=device)
             old = best.get(name)
             best[name] = (min(secs, old[0]) if old else secs, mx, mr,
                           max(peak, old[3]) if old else peak)
     t_c, cx, cr, mem_c = best["captum"]
     t_o, ox, orr, mem_o = best["fp32"]
     t_b, bx, br, mem_b = best["bf16"]
-    _, zx, zr, _ = _run("ours", size, n_images, 1, 0.0, chunk, "fp32")
-    _, zcx, zcr, _ = _run("captum", size, n_images, 1, 0.0, chunk, "fp32")
+    _, zx, zr, _ = _run("ours", size, n_images, 1, 0.0, chunk, "fp32", device=device)
+    _, zcx, zcr, _ = _run("captum", size, n_images, 1, 0.0, chunk, "fp32", device=device)
     exact = float(max(np.abs(zx - zcx).max(), np.abs(zr - zcr).max()))
     rate = lambda t: n_images / t  # noqa: E731 - maps (image pairs) per second
     base = f"captum NoiseTunnel(Saliency), {size}px, {n_images} images, {samples} samples"
+    mem = "peak_rss_mb" if device == "cpu" else "peak_cuda_allocated_mb"
     return [
         Row("SmoothGrad fp32", base, rate(t_c), rate(t_o), "map pairs/s", 1.0,
-            notes={"peak_rss_mb": round(mem_o, 1), "captum_peak_rss_mb": round(mem_c, 1),
+            notes={mem: round(mem_o, 1), f"captum_{mem}": round(mem_c, 1), "device": device,
                    "max_abs_diff_no_noise": exact,
                    "scale_of_maps": float(np.abs(zcx).max()),
                    "correlation_with_captum_maps": round(_corr(ox, cx), 4)}),
         Row("SmoothGrad bf16 autocast", base + " (fp32)", rate(t_c), rate(t_b), "map pairs/s",
-            1.8, notes={"peak_rss_mb": round(mem_b, 1),
+            1.8, notes={mem: round(mem_b, 1), "device": device,
                         "correlation_with_fp32_maps": round(_corr(bx, ox), 4)}),
     ]

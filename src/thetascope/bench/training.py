@@ -8,9 +8,12 @@ framework's overhead (or gain). The two loops run interleaved, one reference ste
 each thetascope step, and rates come from median step times: on this shared VM, separate
 back-to-back runs moved a ratio by ±30 %. thetascope keeps its split batch norm (the
 honest key encoder on one device); fp32 rows also note the ratio with ``split_bn=1``,
-the baseline's own BN, which isolates the framework's overhead.
+the baseline's own BN, which isolates the framework's overhead. On a GPU both loops run
+there (images and views on the device); each step ends in a host read of its loss, so
+step times include the GPU's work.
 
     rows = bench_training([("resnet18", 64), ("resnet50", 128)], steps=6)
+    rows = bench_training([("resnet18", 64)], steps=30, device=torch.device("cuda"))
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from thetascope.bench.common import Row, matmul_peak
+from thetascope.bench.common import Row, matmul_peak, sync
 from thetascope.ssl.moco import MoCo
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.stacked import pretrain_stacked
@@ -56,7 +59,7 @@ class ReferenceMoCo(nn.Module):
         l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
         l_neg = torch.einsum("nc,ck->nk", q, self.queue.clone().detach())
         logits = torch.cat([l_pos, l_neg], dim=1) / self.T
-        labels = torch.zeros(logits.shape[0], dtype=torch.long)
+        labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         ptr = int(self.queue_ptr)
         self.queue[:, ptr:ptr + k.shape[0]] = k.T
         self.queue_ptr[0] = (ptr + k.shape[0]) % self.K
@@ -77,10 +80,12 @@ def _rate(step_times: list[float]) -> float:
 class _ReferenceLoop:
     """The reference training loop, one step per call (so it can run interleaved)."""
 
-    def __init__(self, encoder: str, images: torch.Tensor) -> None:
+    def __init__(self, encoder: str, images: torch.Tensor,
+                 device: torch.device | None = None) -> None:
         torch.manual_seed(0)
-        self.model = ReferenceMoCo(MoCo(encoder, dim=DIM, K=K_QUEUE).encoder_q)
-        self.a, self.b = make_pair(images, 30.0)
+        device = device or torch.device("cpu")
+        self.model = ReferenceMoCo(MoCo(encoder, dim=DIM, K=K_QUEUE).encoder_q).to(device)
+        self.a, self.b = (v.to(device) for v in make_pair(images, 30.0))
         self.opt = torch.optim.SGD(self.model.encoder_q.parameters(), lr=0.03, momentum=0.9,
                                    weight_decay=1e-4)
         self.model.train()
@@ -89,25 +94,27 @@ class _ReferenceLoop:
     def __call__(self) -> float:
         """One step; returns its wall time in seconds."""
         t0 = time.perf_counter()
-        idx = torch.arange(self.step * BATCH, (self.step + 1) * BATCH) % self.n
+        idx = (torch.arange(self.step * BATCH, (self.step + 1) * BATCH) % self.n).to(
+            self.a.device)
         logits, labels = self.model(self.a[idx], self.b[idx])
         loss = F.cross_entropy(logits, labels)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        self.losses.append(float(loss.detach()))
+        self.losses.append(float(loss.detach()))  # waits for the GPU, like pretrain's
         self.step += 1
         return time.perf_counter() - t0
 
 
 def _interleaved(encoder: str, images: torch.Tensor, steps: int, precision: str,
-                 split_bn: int = 2) -> tuple[float, float, list, list]:
+                 split_bn: int = 2, device: torch.device | None = None,
+                 ) -> tuple[float, float, list, list]:
     """(reference img/s, thetascope img/s, their losses): one reference step runs after
     each ``pretrain`` step, so both sides see the same machine state (other processes, CPU
     frequency after AMX bursts); rates come from median step times."""
-    ref = _ReferenceLoop(encoder, images)
+    ref = _ReferenceLoop(encoder, images, device)
     torch.manual_seed(0)
-    model = MoCo(encoder, dim=DIM, K=K_QUEUE, split_bn=split_bn)
+    model = MoCo(encoder, dim=DIM, K=K_QUEUE, split_bn=split_bn).to(device or "cpu")
     ours_t: list[float] = []
     ref_t: list[float] = []
     mark = [time.perf_counter()]
@@ -137,22 +144,29 @@ def step_flops(encoder: str, size: int) -> float:
 LOSS_TOLERANCE = 0.05  # bf16 vs fp32 loss curves: max |difference| / mean fp32 loss
 
 
-def bench_training(configs: list[tuple[str, int]], steps: int = 6) -> list[Row]:
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+def bench_training(configs: list[tuple[str, int]], steps: int = 6,
+                   device: torch.device | None = None) -> list[Row]:
+    """One fp32 and one bf16 row per (encoder, size); MFU is measured FLOP/s over this
+    device's matrix-multiply peak in the same precision, measured in the same run."""
+    device = device or torch.device("cpu")
+    peaks = {"fp32": matmul_peak(torch.float32, device),
+             "bf16": matmul_peak(torch.bfloat16, device)}
     rows = []
     for encoder, size in configs:
         images = _images(BATCH * 4, size)
         flops = step_flops(encoder, size)
-        measured = {p: _interleaved(encoder, images, steps, p) for p in ("fp32", "bf16")}
+        measured = {p: _interleaved(encoder, images, steps, p, device=device)
+                    for p in ("fp32", "bf16")}
         # the baseline's own BN (no split): what the framework costs apart from split BN
-        same_bn = _interleaved(encoder, images, steps, "fp32", split_bn=1)
+        same_bn = _interleaved(encoder, images, steps, "fp32", split_bn=1, device=device)
         fp32 = torch.tensor(measured["fp32"][3])
         drift = float((torch.tensor(measured["bf16"][3]) - fp32).abs().max() / fp32.mean())
         for precision, target in (("fp32", 0.95), ("bf16", 1.6)):
             base, ours, ref_losses, losses = measured[precision]
             notes = {"mfu": round(ours / BATCH * flops / peaks[precision], 4),
                      "matmul_peak_gflops": round(peaks[precision] / 1e9, 1),
-                     "flops_per_step": flops, "steps": steps, "first_losses": losses[:3],
+                     "flops_per_step": flops, "steps": steps, "device": str(device),
+                     "first_losses": losses[:3],
                      "reference_first_losses": ref_losses[:3]}
             if precision == "fp32":
                 notes["ratio_with_split_bn_1"] = round(same_bn[1] / same_bn[0], 4)
@@ -168,27 +182,39 @@ def bench_training(configs: list[tuple[str, int]], steps: int = 6) -> list[Row]:
     return rows
 
 
-def bench_multi_theta(k: int = 8, size: int = 64, steps: int = 4) -> Row:
-    """K fixed-θ ResNet-18 models fused vs trained one after another (aggregate img/s)."""
+def bench_multi_theta(k: int = 8, size: int = 64, steps: int = 4,
+                      device: torch.device | None = None, precision: str = "fp32") -> Row:
+    """K fixed-θ ResNet-18 models fused vs trained one after another (aggregate img/s),
+    both after a warm-up of each path, on ``device``."""
+    device = device or torch.device("cpu")
     images = _images(BATCH * 4, size)
     thetas = [i * 360.0 / k for i in range(k)]
-    settings = TrainSettings(steps=steps, batch_size=BATCH)
+    settings = TrainSettings(steps=steps, batch_size=BATCH, precision=precision)
 
-    def models() -> list[MoCo]:
+    def models(count: int = k) -> list[MoCo]:
         out = []
-        for _ in thetas:
+        for _ in range(count):
             torch.manual_seed(0)
-            out.append(MoCo("resnet18", dim=DIM, K=32, split_bn=2))
+            out.append(MoCo("resnet18", dim=DIM, K=32, split_bn=2).to(device))
         return out
 
-    warm = models()[:2]
-    pretrain_stacked(warm, images, thetas[:2], TrainSettings(steps=1, batch_size=BATCH), 0)
+    warm = TrainSettings(steps=2, batch_size=BATCH, precision=precision)
+    pretrain_stacked(models(), images, thetas, warm, 0)
+    pretrain(models(1)[0], images, pair_builder("fixed-theta", thetas[1]), warm, 0)
+    batch = models()
+    sync(device)
     t0 = time.perf_counter()
-    for md, th in zip(models(), thetas, strict=True):
+    for md, th in zip(batch, thetas, strict=True):
         pretrain(md, images, pair_builder("fixed-theta", th), settings, 0)
+    sync(device)
     seq = k * steps * BATCH / (time.perf_counter() - t0)
+    batch = models()
+    sync(device)
     t0 = time.perf_counter()
-    pretrain_stacked(models(), images, thetas, settings, 0)
+    pretrain_stacked(batch, images, thetas, settings, 0)
+    sync(device)
     fused = k * steps * BATCH / (time.perf_counter() - t0)
-    return Row(f"training {k} θ-models at once (ResNet-18, {size}px)",
-               f"{k} sequential pretrain runs", seq, fused, "images/s (all models)", 1.3)
+    label = "" if precision == "fp32" else f" {precision}"
+    return Row(f"training {k} θ-models at once (ResNet-18, {size}px{label})",
+               f"{k} sequential pretrain runs", seq, fused, "images/s (all models)", 1.3,
+               notes={"device": str(device), "steps": steps, "precision": precision})

@@ -92,18 +92,23 @@ def _sigma(images: torch.Tensor, level: float) -> torch.Tensor:
     return (level * (flat.max(1).values - flat.min(1).values)).view(-1, 1, 1, 1)
 
 
-def _row_noise(seed: int, start: int, count: int, shape: torch.Size,
-               pairing: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _row_noise(seed: int, start: int, count: int, shape: torch.Size, pairing: str,
+               device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise for rows start..start+count, each from its own seeded generator.
 
-    Seeding per (image, sample) row makes the maps independent of ``chunk_size``.
+    Seeding per (image, sample) row makes the maps independent of ``chunk_size``. The
+    noise is drawn on the images' device (a GPU would otherwise wait for the host's
+    generator: several times its own SmoothGrad work at 224 px), so the same seed gives the
+    same maps on the same kind of device, not across CPU and GPU.
     """
+    device = device or torch.device("cpu")
     xs, rs = [], []
     for row in range(start, start + count):
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + row)
-        ex = torch.randn(shape, generator=gen)
+        gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + row)
+        ex = torch.randn(shape, generator=gen, device=device)
         xs.append(ex)
-        rs.append(ex if pairing == "shared" else torch.randn(shape, generator=gen))
+        rs.append(ex if pairing == "shared" else torch.randn(shape, generator=gen,
+                                                             device=device))
     return torch.stack(xs), torch.stack(rs)
 
 
@@ -178,8 +183,8 @@ def smoothgrad_pair(
     start = 0
     while start < rows.numel():
         idx = rows[start : start + (1 if probe else chunk)]  # the probe: one real row
-        eps_x, eps_r = _row_noise(seed, start, idx.numel(), x.shape[1:], settings.noise_pairing)
-        eps_x, eps_r = eps_x.to(x.device), eps_r.to(x.device)
+        eps_x, eps_r = _row_noise(seed, start, idx.numel(), x.shape[1:],
+                                  settings.noise_pairing, x.device)
         xn = (x[idx] + eps_x * sig_x[idx]).requires_grad_(True)
         rn = (r[idx] + eps_r * sig_r[idx]).requires_grad_(True)
         counter = saved_bytes() if probe else contextlib.nullcontext([0])

@@ -145,6 +145,10 @@ def pretrain_stacked(
             idx = torch.randperm(n, generator=gen)[:kq]
             _, vb = views(images[idx])
             queue = embed(k_net, vb.to(device)).permute(1, 2, 0).contiguous()
+    # without augmentation every view depends on its image alone: compute them once, as
+    # ``pretrain`` does (same numbers, and no per-step rotations on the host)
+    deterministic = all(getattr(p, "deterministic", False) for p in pairs)
+    all_a, all_b = views(images) if deterministic else (None, None)
     ptr = 0
     losses: list[list[float]] = [[] for _ in models]
     order: list[int] = []
@@ -152,7 +156,8 @@ def pretrain_stacked(
         if len(order) < b:
             order = torch.randperm(n, generator=gen).tolist()
         idx, order = order[:b], order[b:]
-        qa, kb = (t.to(device) for t in views(images[idx]))
+        batch = (all_a[idx], all_b[idx]) if all_a is not None else views(images[idx])
+        qa, kb = (t.to(device) for t in batch)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, settings)
         ctx = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16

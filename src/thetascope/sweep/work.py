@@ -78,7 +78,8 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("runtime.device=cuda but no CUDA device is visible; use auto or cpu")
+        raise RuntimeError("device cuda was asked for (runtime.device, bench --device) but no "
+                           "CUDA device is visible; use auto or cpu")
     return torch.device(name)
 
 
