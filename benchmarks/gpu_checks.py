@@ -3,8 +3,12 @@
     python benchmarks/gpu_checks.py            # prints one line per check, exits 1 on a failure
 
 1. Fused θ training (``pretrain_stacked``) on the GPU equals training the models one by
-   one on the GPU (TF32 off, so both sides round the same way).
-2. Training on the GPU follows the CPU's loss curve (same seed, batches and init).
+   one on the GPU, in float64 (in float32 training amplifies rounding noise to a few %
+   within a handful of steps in either implementation; tests/test_stacked.py says the same
+   of the CPU).
+2. Training on the GPU follows the CPU's loss curve in float64 (``split_bn=1``: the key
+   shuffle draws from the device's own generator, so with split BN the batches' statistics
+   differ by design between devices).
 3. SmoothGrad maps on the GPU equal the CPU's with no noise.
 4. bf16 SmoothGrad on the GPU correlates with fp32 (≥ 0.95, the issue's bound).
 
@@ -27,11 +31,11 @@ from thetascope.ssl.stacked import pretrain_stacked
 from thetascope.ssl.train import TrainSettings, pretrain
 
 
-def _models(n: int, device: str) -> list[MoCo]:
+def _models(n: int, device: str, split_bn: int = 2) -> list[MoCo]:
     out = []
     for _ in range(n):
         torch.manual_seed(0)
-        out.append(MoCo("resnet18", dim=128, K=32, split_bn=2).to(device))
+        out.append(MoCo("resnet18", dim=128, K=32, split_bn=split_bn).to(device))
     return out
 
 
@@ -54,6 +58,7 @@ def main() -> int:
         failures += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {value:.3g} ({'≥' if higher else '≤'} {bound})")
 
+    torch.set_default_dtype(torch.float64)
     torch.manual_seed(1)
     images = torch.rand(48, 3, 64, 64)
     thetas = [0.0, 45.0, 90.0, 200.0]
@@ -61,10 +66,18 @@ def main() -> int:
     fused = pretrain_stacked(_models(4, "cuda"), images, thetas, settings, 0)
     single = [pretrain(md, images, pair_builder("fixed-theta", t), settings, 0)
               for md, t in zip(_models(4, "cuda"), thetas, strict=True)]
-    check("fused vs one-by-one loss curves on cuda (max rel diff)", _rel(fused, single), 1e-4)
-
-    cpu = pretrain(_models(1, "cpu")[0], images, pair_builder("fixed-theta", 45.0), settings, 0)
-    check("cuda vs cpu loss curve (max rel diff)", _rel(single[1], cpu), 1e-3)
+    check("float64 fused vs one-by-one loss curves on cuda (max rel diff)",
+          _rel(fused, single), 1e-6)
+    pair = pair_builder("fixed-theta", 45.0)
+    gpu = pretrain(_models(1, "cuda", 1)[0], images, pair, settings, 0)
+    cpu = pretrain(_models(1, "cpu", 1)[0], images, pair, settings, 0)
+    check("float64 cuda vs cpu loss curve, split_bn=1 (max rel diff)", _rel(gpu, cpu), 1e-6)
+    torch.set_default_dtype(torch.float32)
+    fused = pretrain_stacked(_models(4, "cuda"), images.float(), thetas, settings, 0)
+    single = [pretrain(md, images.float(), pair_builder("fixed-theta", t), settings, 0)
+              for md, t in zip(_models(4, "cuda"), thetas, strict=True)]
+    print(f"info float32 fused vs one-by-one on cuda, rel diff per step: "
+          f"{[round(_rel(np.array(fused)[:, i], np.array(single)[:, i]), 7) for i in range(6)]}")
 
     torch.manual_seed(0)
     model = MoCo("resnet18", dim=128, K=16).eval()

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from thetascope.ssl.moco import MoCo, SplitBatchNorm2d
+from thetascope.ssl.moco import MoCo, SplitBatchNorm2d, momentum_update
 from thetascope.ssl.pairs import pair_builder
 from thetascope.ssl.train import TrainSettings, lr_at
 
@@ -165,8 +165,7 @@ def pretrain_stacked(
         with ctx:
             q = embed(q_net, qa)
             with torch.no_grad():
-                for pq, pk in zip(q_net.parameters(), k_net.parameters(), strict=True):
-                    pk.mul_(m).add_(pq.detach(), alpha=1.0 - m)
+                momentum_update(list(k_net.parameters()), list(q_net.parameters()), m)
                 perm = torch.randperm(b, device=device)
                 k = embed(k_net, kb[perm])[torch.argsort(perm)]
             l_pos = (q * k).sum(-1, keepdim=True)  # (N, K, 1)
