@@ -33,3 +33,17 @@ def test_quick_suite_writes_json(tmp_path):
     assert sg["notes"]["max_abs_diff_no_noise"] <= 1e-5 * max(1.0, sg["notes"]["scale_of_maps"])
     hog = next(r for r in data["rows"] if r["name"].startswith("HoG"))
     assert hog["notes"]["max_abs_diff_accuracy"] == 0.0
+
+
+def test_bench_device_errors_are_one_line(tmp_path):
+    import torch
+    from typer.testing import CliRunner
+
+    from thetascope.cli import app
+
+    bad = CliRunner().invoke(app, ["bench", "--device", "gpu", "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and "use auto, cpu or cuda" in bad.output
+    if not torch.cuda.is_available():
+        res = CliRunner().invoke(app, ["bench", "--device", "cuda", "--out", str(tmp_path)])
+        assert res.exit_code == 2 and "no CUDA device" in res.output
+    assert not list(tmp_path.iterdir())  # nothing measured, nothing written

@@ -101,3 +101,17 @@ def test_theta_batch_rejects_unfusable_setups():
         cfg = apply_overrides(ExperimentConfig(), ["sweep.theta_batch=4", extra])
         with pytest.raises(ConfigError, match="theta_batch"):
             check_theta_batch(cfg)
+
+
+def test_momentum_update_matches_the_per_parameter_loop():
+    from thetascope.ssl.moco import momentum_update
+
+    torch.manual_seed(0)
+    queries = [torch.randn(5, 3), torch.randn(7)]
+    keys = [torch.randn(5, 3), torch.randn(7)]
+    want = [k.clone().mul_(0.99).add_(q, alpha=0.01) for k, q in zip(keys, queries, strict=True)]
+    momentum_update(keys, queries, 0.99)
+    for got, w in zip(keys, want, strict=True):
+        assert torch.equal(got, w)
+    with pytest.raises(ValueError, match="1 key vs 2 query"):
+        momentum_update(keys[:1], queries, 0.99)
