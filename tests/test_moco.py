@@ -1,3 +1,4 @@
+import contextlib
 import pickle
 
 import pytest
@@ -182,3 +183,85 @@ def test_pretrain_is_deterministic():
     runs = [pretrain(_tiny(K=8), x, pair, TrainSettings(steps=4, batch_size=8), seed=0)
             for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("shape,s", [((8, 6, 5, 7), 2), ((4, 3, 1, 1), 2), ((12, 4, 3, 3), 3)])
+def test_split_bn_group_major_path_equals_the_interleaved_path(shape, s, layout):
+    """torch's BN per dense block of a group-major batch: same output, gradients and
+    running statistics as split BN on the original (sample n in group n % s) order."""
+    from thetascope.ssl.split_bn import group_major, group_major_order
+
+    torch.manual_seed(0)
+    x = (torch.randn(shape, dtype=torch.float64) * 3 + 1).contiguous(memory_format=layout)
+    g = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=layout)
+    order = group_major_order(shape[0], s)
+    assert order.tolist()[: shape[0] // s] == list(range(0, shape[0], s))
+    results = []
+    for major in (False, True):
+        bn = SplitBatchNorm2d(shape[1], s).double()
+        with torch.no_grad():
+            bn.weight.uniform_(0.5, 2, generator=torch.Generator().manual_seed(1))
+            bn.bias.uniform_(-1, 1, generator=torch.Generator().manual_seed(2))
+        xi = (x[order] if major else x).clone(memory_format=layout).requires_grad_()
+        with group_major(s) if major else contextlib.nullcontext():
+            y = bn(xi)
+        y.backward((g[order] if major else g).contiguous(memory_format=layout))
+        back = torch.argsort(order) if major else slice(None)
+        results.append((y.detach()[back], xi.grad[back], bn.weight.grad, bn.bias.grad,
+                        bn.running_mean, bn.running_var))
+    for a, b in zip(*results, strict=True):
+        assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_encoder_runs_channels_last_batches_in_group_major_order():
+    """``Encoder`` reorders channels_last training batches so split BN can use torch's
+    kernel per group; in float64 that is the plain forward/backward to rounding."""
+    torch.manual_seed(0)
+    enc = MoCo("resnet18", dim=16, K=8, split_bn=2).encoder_q.double()
+    enc = enc.to(memory_format=torch.channels_last).train()
+    x = torch.rand(6, 3, 32, 32, dtype=torch.float64).contiguous(
+        memory_format=torch.channels_last)
+    plain = enc.head(enc.backbone(x))  # no reordering: the interleaved split-BN paths
+    plain.square().sum().backward()
+    grads = [p.grad.clone() for p in enc.parameters()]
+    enc.zero_grad()
+    z = enc(x)
+    z.square().sum().backward()
+    assert_close(z, plain, atol=1e-10, rtol=1e-8)
+    for p, g in zip(enc.parameters(), grads, strict=True):
+        assert_close(p.grad, g, atol=1e-10, rtol=1e-8)
+
+
+@pytest.mark.parametrize("cin,cout,hw,stride,k", [(64, 64, 4, 1, 3), (32, 64, 4, 2, 3),
+                                                  (32, 64, 4, 2, 1), (16, 16, 2, 1, 3)])
+def test_small_conv_matches_conv2d_under_bf16_autocast(cin, cout, hw, stride, k):
+    """The im2col matmul path of ``SmallConv2d`` (bf16, channels_last, ≤ 16 output pixels)
+    against torch's convolution in float64: no further from it than oneDNN's bf16 conv."""
+    from thetascope.ssl.backbones import SmallConv2d
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(cin, cout, k, stride, k // 2, bias=False)
+    conv = conv.to(memory_format=torch.channels_last)
+    x = torch.randn(8, cin, hw, hw).contiguous(memory_format=torch.channels_last)
+    gy = torch.randn(8, cout, (hw - 1) // stride + 1, (hw - 1) // stride + 1)
+    xd, wd = x.double().requires_grad_(), conv.weight.detach().double().requires_grad_()
+    ref = F.conv2d(xd, wd, stride=stride, padding=k // 2)
+    ref.backward(gy.double())
+    errs = []
+    for cls in (torch.nn.Conv2d, SmallConv2d):
+        conv.__class__ = cls
+        conv.weight.grad = None
+        xi = x.bfloat16().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(xi)
+        y.backward(gy.bfloat16().contiguous(memory_format=torch.channels_last))
+        assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
+        assert conv.weight.grad.stride() == conv.weight.stride()
+        errs.append([float((a.double() - b).abs().max() / b.abs().max())
+                     for a, b in ((y, ref), (xi.grad, xd.grad), (conv.weight.grad, wd.grad))])
+    onednn, small = errs
+    for e_small, e_onednn in zip(small, onednn, strict=True):
+        assert e_small < max(2.5 * e_onednn, 1e-2)
+    with torch.no_grad():  # fp32: plain nn.Conv2d
+        assert torch.equal(conv(x), F.conv2d(x, conv.weight, stride=stride, padding=k // 2))
