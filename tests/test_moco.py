@@ -258,7 +258,7 @@ def test_small_conv_matches_conv2d_under_bf16_autocast(cin, cout, hw, stride, k)
         y.backward(gy.bfloat16().contiguous(memory_format=torch.channels_last))
         assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
         assert conv.weight.grad.stride() == conv.weight.stride()
-        errs.append([float((a.double() - b).abs().max() / b.abs().max())
+        errs.append([float((a.detach().double() - b.detach()).abs().max() / b.abs().max())
                      for a, b in ((y, ref), (xi.grad, xd.grad), (conv.weight.grad, wd.grad))])
     onednn, small = errs
     for e_small, e_onednn in zip(small, onednn, strict=True):
