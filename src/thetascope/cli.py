@@ -362,19 +362,17 @@ def bench(
         Console(stderr=True).print(f"[red]error:[/red] unknown benchmark(s) {bad}; choose "
                                    f"from {', '.join(SUITE)}", highlight=False)
         raise typer.Exit(2)
+    import torch
+
+    if device not in ("auto", "cpu", "cuda") or (device == "cuda"
+                                                 and not torch.cuda.is_available()):
+        why = "no CUDA device is visible here" if device == "cuda" else "unknown device"
+        Console(stderr=True).print(f"[red]error:[/red] --device {device!r}: {why}; use auto, "
+                                   "cpu or cuda", highlight=False)
+        raise typer.Exit(2)
     if (load := load_average()) > 0.5:
         console.print(f"[yellow]warning:[/yellow] load average {load:.1f}: the machine is "
                       "not idle, ratios are still fair but absolute numbers are low")
-    if device not in ("auto", "cpu", "cuda"):
-        Console(stderr=True).print(f"[red]error:[/red] --device {device!r}: use auto, cpu or "
-                                   "cuda", highlight=False)
-        raise typer.Exit(2)
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        Console(stderr=True).print("[red]error:[/red] --device cuda but no CUDA device is "
-                                   "visible here; use --device cpu (or auto)", highlight=False)
-        raise typer.Exit(2)
     rows, path = run_suite(quick, names, out, device=device,
                            on_row=lambda r: console.print(f"  {r.name}: ratio {r.ratio:.2f}"))
     table = Table(title="thetascope vs baselines (ratio: higher is better)")
