@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from thetascope.bench.common import Row
+from thetascope.bench.common import Row, sync
 
 
 def _setup(size: int, n: int, device: str = "cpu"):
@@ -39,8 +39,8 @@ def _setup(size: int, n: int, device: str = "cpu"):
 
 
 def _done(t0: float, device: str) -> float:
-    if device == "cuda":
-        torch.cuda.synchronize()
+    """Seconds since ``t0``, after the device's queued work."""
+    sync(torch.device(device))
     return time.perf_counter() - t0
 
 
