@@ -185,6 +185,25 @@ def test_pretrain_is_deterministic():
     assert runs[0] == runs[1]
 
 
+def test_pretrain_names_the_fix_when_the_data_is_too_small_for_the_batch_or_queue():
+    from thetascope.ssl.stacked import pretrain_stacked
+    from thetascope.ssl.train import TrainingConfigError
+
+    x = torch.rand(12, 3, 32, 32)
+    pair = pair_builder("fixed-theta", 45.0)
+    with pytest.raises(TrainingConfigError, match="only 12 images.*ssl.queue_size"):
+        pretrain(_tiny(K=16), x, pair, TrainSettings(steps=1, batch_size=8), seed=0)
+    with pytest.raises(TrainingConfigError, match="only 12 images"):
+        pretrain_stacked([_tiny(K=16), _tiny(K=16)], x, [0.0, 90.0],
+                         TrainSettings(steps=1, batch_size=8), seed=0)
+    with pytest.raises(TrainingConfigError, match="batch size 16 is larger than the 12"):
+        pretrain(_tiny(K=16), x, pair, TrainSettings(steps=1, batch_size=16,
+                                                      queue_init="random"), seed=0)
+    # a random queue needs no image per key
+    pretrain(_tiny(K=16), x, pair, TrainSettings(steps=1, batch_size=8, queue_init="random"),
+             seed=0)
+
+
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("shape,s", [((8, 6, 5, 7), 2), ((4, 3, 1, 1), 2), ((12, 4, 3, 3), 3)])
 def test_split_bn_group_major_path_equals_the_interleaved_path(shape, s, layout):

@@ -214,7 +214,34 @@ def bench_multi_theta(k: int = 8, size: int = 64, steps: int = 4,
     pretrain_stacked(batch, images, thetas, settings, 0)
     sync(device)
     fused = k * steps * BATCH / (time.perf_counter() - t0)
+    bound = _one_model_big_batch(k, size, steps, device, precision)
     label = "" if precision == "fp32" else f" {precision}"
     return Row(f"training {k} θ-models at once (ResNet-18, {size}px{label})",
                f"{k} sequential pretrain runs", seq, fused, "images/s (all models)", 1.3,
-               notes={"device": str(device), "steps": steps, "precision": precision})
+               notes={"device": str(device), "steps": steps, "precision": precision,
+                      "one_model_batch_k_times_b_images_per_s": round(bound, 2),
+                      "upper_bound_ratio": round(bound / seq, 3)})
+
+
+def _one_model_big_batch(k: int, size: int, steps: int, device: torch.device,
+                         precision: str) -> float:
+    """Images/s of ONE model trained at batch K·B: the same work per image as K models at
+    batch B, with one set of weights (so better cache reuse, one optimizer step). No
+    fusion of K separate models can beat it, so its ratio to the sequential runs bounds
+    what ``sweep.theta_batch`` can gain on this device."""
+    images = _images(BATCH * k, size)
+    settings = TrainSettings(steps=steps + 1, batch_size=BATCH * k, precision=precision)
+    torch.manual_seed(0)
+    model = MoCo("resnet18", dim=DIM, K=BATCH * k, split_bn=2).to(device)
+    times: list[float] = []
+    mark = [0.0]
+
+    def on_step(step: int, loss: float) -> None:
+        sync(device)
+        times.append(time.perf_counter() - mark[0])
+        mark[0] = time.perf_counter()
+
+    sync(device)
+    mark[0] = time.perf_counter()
+    pretrain(model, images, pair_builder("fixed-theta", 45.0), settings, 0, on_step)
+    return BATCH * k / statistics.median(times[1:])  # step 0 is warm-up

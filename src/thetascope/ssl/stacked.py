@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d, momentum_update
 from thetascope.ssl.pairs import pair_builder
-from thetascope.ssl.train import TrainSettings, lr_at
+from thetascope.ssl.train import TrainSettings, check_sizes, lr_at
 
 
 class GroupedLinear(nn.Module):
@@ -118,6 +118,7 @@ def pretrain_stacked(
     if any(kq != md.K for md in models):
         raise ValueError("all models of a θ batch must share the queue size")
     n_models, n, b = len(models), images.shape[0], settings.batch_size
+    check_sizes(n, settings, kq)
     device = next(models[0].parameters()).device
     q_net = fuse([md.encoder_q for md in models]).to(device)
     k_net = fuse([md.encoder_k for md in models]).to(device)

@@ -45,6 +45,20 @@ class TrainSettings:
 
 
 @torch.no_grad()
+def check_sizes(n_images: int, settings: TrainSettings, queue_size: int | None) -> None:
+    """Raise ``TrainingConfigError`` naming the fix when the batch (or, with
+    ``queue_init: data``, MoCo's queue of ``queue_size`` keys) needs more images than there
+    are. The CLI checks this before a sweep (``preflight``); this guards the Python API."""
+    if settings.batch_size > n_images:
+        raise TrainingConfigError(f"batch size {settings.batch_size} is larger than the "
+                                  f"{n_images} training images: lower ssl.batch_size")
+    if queue_size is not None and settings.queue_init == "data" and queue_size > n_images:
+        raise TrainingConfigError(
+            f"queue_init 'data' fills MoCo's queue (K={queue_size}) with one key per image, "
+            f"but there are only {n_images} images: lower ssl.queue_size (or use 'auto'), "
+            "or set ssl.queue_init: random")
+
+
 def fill_queue(model: MoCo, images: torch.Tensor, pair: PairFn, gen: torch.Generator,
                device: torch.device) -> None:
     """Start the queue with real keys of K seeded images instead of random vectors.
@@ -119,6 +133,7 @@ def pretrain(
     same seed see the same images in the same order whatever θ is.
     """
     n, b = images.shape[0], settings.batch_size
+    check_sizes(n, settings, model.K if isinstance(model, MoCo) else None)
     device = next(model.parameters()).device
     bf16 = settings.precision == "bf16"
     cl = bf16 and settings.channels_last

@@ -33,6 +33,7 @@ from thetascope.data.sample import LoadedDataset
 from thetascope.downstream import downstream_for_cell, downstream_records
 from thetascope.geometry import rotate, valid_region
 from thetascope.metrics.overlap import binarize, score_image
+from thetascope.saliency.inference import SaliencyEncoder
 from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smoothgrad_pair
 from thetascope.saliency.targets import create_target
 from thetascope.ssl.checkpoints import load_backbone_weights
@@ -171,8 +172,10 @@ def run_cell(
 
     ev, masks, ids = ds.eval_arrays()
     x, r = make_pair(torch.from_numpy(ev), theta, g.interpolation, g.fill, g.circle_mask)
-    target = create_target(cfg.saliency.target, model.embed)
-    guided = guided_relus(model) if cfg.saliency.backprop == "guided" else contextlib.nullcontext()
+    # model.embed's function on a BN-folded copy (saliency/inference.py); NHWC for bf16
+    net = SaliencyEncoder(model.encoder_q, channels_last=cfg.saliency.precision == "bf16")
+    target = create_target(cfg.saliency.target, net)
+    guided = guided_relus(net) if cfg.saliency.backprop == "guided" else contextlib.nullcontext()
     with guided:
         map_x, map_r = smoothgrad_pair(target, x.to(device), r.to(device),
                                        smoothgrad_settings(cfg), seed=cell.seed,

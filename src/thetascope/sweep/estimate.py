@@ -18,6 +18,7 @@ import torch
 
 from thetascope.config import ExperimentConfig
 from thetascope.data.sample import LoadedDataset
+from thetascope.saliency.inference import SaliencyEncoder
 from thetascope.saliency.smoothgrad import smoothgrad_pair
 from thetascope.saliency.targets import create_target
 from thetascope.ssl.pairs import make_pair, pair_builder
@@ -66,7 +67,8 @@ def _time_saliency(cfg: ExperimentConfig, ds: LoadedDataset, device: torch.devic
     x, r = make_pair(torch.from_numpy(images[:1]), 45.0)
     s = smoothgrad_settings(cfg)
     rows = min(s.samples, s.chunk_size)
-    target = create_target(cfg.saliency.target, model.embed)
+    net = SaliencyEncoder(model.encoder_q, channels_last=cfg.saliency.precision == "bf16")
+    target = create_target(cfg.saliency.target, net)
     one_chunk = replace(s, samples=rows)
     smoothgrad_pair(target, x.to(device), r.to(device), one_chunk)  # warm-up
     times = []
