@@ -284,3 +284,27 @@ def test_small_conv_matches_conv2d_under_bf16_autocast(cin, cout, hw, stride, k)
         assert e_small < max(2.5 * e_onednn, 1e-2)
     with torch.no_grad():  # fp32: plain nn.Conv2d
         assert torch.equal(conv(x), F.conv2d(x, conv.weight, stride=stride, padding=k // 2))
+
+
+def test_sgd_uses_the_fused_kernel_on_contiguous_weights_and_updates_like_torchs_loop():
+    from thetascope.ssl.train import sgd
+
+    torch.manual_seed(0)
+    settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3)
+    ours = [torch.nn.Parameter(torch.randn(4, 3, 3, 3)), torch.nn.Parameter(torch.randn(5))]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    opt = sgd(ours, settings)
+    ref_opt = torch.optim.SGD(ref, lr=0.1, momentum=0.9, weight_decay=1e-3, foreach=False)
+    assert opt.defaults["fused"]  # CPU kernel: torch ≥ 2.4 on this project's pins
+    for _ in range(4):
+        grads = [torch.randn_like(p) for p in ours]
+        for p, q, g in zip(ours, ref, grads, strict=True):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref_opt.step()
+    for p, q in zip(ours, ref, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+    # channels_last weights would be copied to contiguous and back: the loop is kept
+    cl = [torch.nn.Parameter(torch.randn(4, 3, 3, 3).contiguous(
+        memory_format=torch.channels_last))]
+    assert not sgd(cl, settings).defaults["fused"]

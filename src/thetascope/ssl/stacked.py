@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d, momentum_update
 from thetascope.ssl.pairs import pair_builder
-from thetascope.ssl.train import TrainSettings, check_sizes, lr_at
+from thetascope.ssl.train import TrainSettings, check_sizes, lr_at, sgd
 
 
 class GroupedLinear(nn.Module):
@@ -135,8 +135,7 @@ def pretrain_stacked(
     def embed(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(net(x).reshape(x.shape[0], n_models, -1), dim=-1)  # (N, K, dim)
 
-    opt = torch.optim.SGD(q_net.parameters(), lr=settings.lr, momentum=settings.momentum,
-                          weight_decay=settings.weight_decay)
+    opt = sgd(q_net.parameters(), settings)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     q_net.train()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +45,26 @@ class TrainSettings:
 
 
 @torch.no_grad()
+def sgd(params: Iterable[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.SGD:
+    """SGD with momentum and weight decay, as MoCo trains; torch's fused kernel where this
+    torch has one for the device (CPU since torch 2.4-2.5): one pass over weight, gradient
+    and momentum buffer instead of three. ResNet-18 on the 2-core VM: 7.5 ms a step
+    against 13-32 ms for torch's default CPU loop (≈ 5 % of a 64 px fp32 step). The
+    update is the same formula, equal to the loop's to float rounding. On the CPU the
+    fused kernel copies non-contiguous (channels_last) weights to contiguous and back,
+    which costs what it saves (13-16 ms), so the bf16 + channels_last path keeps the
+    loop."""
+    params = list(params)
+    kw = {"lr": settings.lr, "momentum": settings.momentum,
+          "weight_decay": settings.weight_decay}
+    if all(p.is_contiguous() for p in params):
+        try:
+            return torch.optim.SGD(params, fused=True, **kw)
+        except RuntimeError:  # no fused kernel for this device in this torch
+            pass
+    return torch.optim.SGD(params, **kw)
+
+
 def check_sizes(n_images: int, settings: TrainSettings, queue_size: int | None) -> None:
     """Raise ``TrainingConfigError`` naming the fix when the batch (or, with
     ``queue_init: data``, MoCo's queue of ``queue_size`` keys) needs more images than there
@@ -139,10 +159,7 @@ def pretrain(
     cl = bf16 and settings.channels_last
     if cl:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(
-        model.trainable_parameters(), lr=settings.lr, momentum=settings.momentum,
-        weight_decay=settings.weight_decay,
-    )
+    opt = sgd(model.trainable_parameters(), settings)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # key-batch shuffles and augmentations
     model.train()
