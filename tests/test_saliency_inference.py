@@ -1,4 +1,4 @@
-"""The BN-folded copy saliency differentiates computes model.embed and its input gradients."""
+"""The BN-folded encoder saliency differentiates computes model.embed and its input gradients."""
 
 import torch
 import torch.nn as nn
@@ -27,7 +27,7 @@ def _input_grads(embed, x, r):
     return torch.autograd.grad(pair_cosine(embed)(x, r).sum(), [x, r])
 
 
-def test_folded_copy_has_no_bn_and_equals_embed_with_input_gradients():
+def test_folded_encoder_has_no_bn_and_equals_embed_with_input_gradients():
     model = _moco()
     net = SaliencyEncoder(model.encoder_q)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
@@ -39,22 +39,27 @@ def test_folded_copy_has_no_bn_and_equals_embed_with_input_gradients():
         torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-14)
 
 
-def test_the_model_itself_is_untouched():
+def test_the_model_itself_is_untouched_and_shares_only_unfolded_modules():
     model = _moco()
-    model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    SaliencyEncoder(model.encoder_q)
-    assert model.training and model.encoder_q.training
+    layouts = {k: v.is_contiguous() for k, v in model.state_dict().items()}
+    net = SaliencyEncoder(model.encoder_q, channels_last=True)
+    with guided_relus(net):
+        pass
+    assert not model.training
     assert sum(isinstance(m, SplitBatchNorm2d) for m in model.encoder_q.modules()) == 20
-    assert all(p.requires_grad for p in model.encoder_q.parameters())
+    assert all(type(m) is not GuidedReLU for m in model.modules())
     for k, v in model.state_dict().items():
-        assert torch.equal(v, before[k]), k
+        assert torch.equal(v, before[k]) and v.is_contiguous() == layouts[k], k
+    # the head is the model's own object: nothing but the fused convolutions is copied
+    assert net.net.get_submodule("head.0") is model.encoder_q.head[0]
 
 
-def test_copy_needs_no_parameter_gradients_and_evaluates_in_eval_mode():
-    net = SaliencyEncoder(_moco().train().encoder_q)
-    assert not any(p.requires_grad for p in net.parameters())
-    assert not net.net.training
+def test_folding_a_model_in_training_mode_names_the_fix():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"net.eval\(\)"):
+        fold_batch_norms(_moco().train().encoder_q)
 
 
 def test_resnet50_bottlenecks_and_downsampling_fold():
@@ -65,7 +70,7 @@ def test_resnet50_bottlenecks_and_downsampling_fold():
     torch.testing.assert_close(net(x), model.embed(x), rtol=1e-10, atol=1e-12)
 
 
-def test_guided_backprop_swaps_the_copys_relus_and_matches_the_model():
+def test_guided_backprop_swaps_the_folded_relus_and_matches_the_model():
     model = _moco()
     net = SaliencyEncoder(model.encoder_q)
     x, r = torch.rand(2, 3, 32, 32, dtype=torch.float64), torch.rand(2, 3, 32, 32,
@@ -81,7 +86,7 @@ def test_guided_backprop_swaps_the_copys_relus_and_matches_the_model():
     assert not torch.allclose(plain[0], ours[0])  # the swap was undone and mattered
 
 
-def test_channels_last_copy_computes_the_same():
+def test_channels_last_folding_computes_the_same():
     model = _moco()
     net = SaliencyEncoder(model.encoder_q, channels_last=True)
     x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
@@ -110,10 +115,6 @@ def test_a_convolution_with_other_users_keeps_its_bn():
     torch.testing.assert_close(folded(x), m(x))
 
 
-def test_an_encoder_without_bn_is_a_plain_copy():
-    torch.manual_seed(0)
+def test_an_encoder_without_bn_is_used_as_it_is():
     m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten())
-    folded = fold_batch_norms(m)
-    assert type(folded) is nn.Sequential and folded is not m
-    x = torch.rand(1, 3, 8, 8)
-    torch.testing.assert_close(folded(x), m(x))
+    assert fold_batch_norms(m) is m
