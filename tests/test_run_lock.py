@@ -50,6 +50,18 @@ def test_lock_is_exclusive_and_released(tmp_path):
     assert (tmp_path / ".lock").read_text() == ""
 
 
+def test_orient_refuses_a_folder_another_run_holds(tmp_path):
+    from typer.testing import CliRunner
+
+    from thetascope.cli import app
+
+    with run_lock(tmp_path):
+        res = CliRunner().invoke(app, ["orient", "phantom-cxr", "--out", str(tmp_path)])
+    assert res.exit_code != 0
+    assert "in use by another thetascope run" in res.output
+    assert not list(tmp_path.glob("orient_*.parquet"))  # nothing written
+
+
 @pytest.mark.slow
 def test_second_process_refuses_while_the_first_runs(tmp_path):
     out = tmp_path / "out"

@@ -51,8 +51,25 @@ def test_the_model_itself_is_untouched_and_shares_only_unfolded_modules():
     assert all(type(m) is not GuidedReLU for m in model.modules())
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]) and v.is_contiguous() == layouts[k], k
-    # the head is the model's own object: nothing but the fused convolutions is copied
-    assert net.net.get_submodule("head.0") is model.encoder_q.head[0]
+    # only the fused convolutions hold new tensors: the head's are the model's own
+    assert net.net.get_submodule("head.0").weight is model.encoder_q.head[0].weight
+    assert net.net.get_submodule("backbone.conv1").weight is not \
+        model.encoder_q.backbone.conv1.weight
+
+
+def test_the_folded_weights_die_with_the_encoder_without_a_garbage_collection():
+    import gc
+    import weakref
+
+    model = _moco()
+    gc.disable()
+    try:
+        net = SaliencyEncoder(model.encoder_q)
+        weight = weakref.ref(net.net.get_submodule("backbone.conv1").weight)
+        del net
+        assert weight() is None  # no reference cycle keeps 45 MB per cell alive
+    finally:
+        gc.enable()
 
 
 def test_folding_a_model_in_training_mode_names_the_fix():

@@ -146,6 +146,7 @@ def orient(
 
     console = Console(stderr=True)
     with _reported(console, debug):
+        from thetascope.sweep.lock import run_lock
         from thetascope.sweep.orient_stage import (
             orient_config,
             orient_datasets,
@@ -158,9 +159,10 @@ def orient(
         out_dir = out or Path("runs") / (cfg.name if cfg.name.startswith("orient")
                                          else f"orient-{cfg.name}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        datasets = load_datasets(cfg)
-        res = orient_datasets(cfg, datasets, cfg.sweep.thetas)
-        write_orient(out_dir, res, datasets)
+        with run_lock(out_dir):  # RunLocked while a run or another orient writes here
+            datasets = load_datasets(cfg)
+            res = orient_datasets(cfg, datasets, cfg.sweep.thetas)
+            write_orient(out_dir, res, datasets)
     rows = orient_table(res)
     table = Table(title=f"orientation analysis ({cfg.orient.similarity}, HoG {cfg.orient.hog})")
     for col in rows[0]:
