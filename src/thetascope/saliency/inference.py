@@ -7,7 +7,7 @@
 
 In eval mode a batch norm is a fixed per-channel affine map, so convolution → batch norm
 is one convolution with scaled weights and a bias (``torch.nn.utils.fusion``'s
-``fuse_conv_bn_eval``). The function and its input gradients are unchanged; each BN's
+``fuse_conv_bn_weights``). The function and its input gradients are unchanged; each BN's
 forward and backward pass over the activations (8 % of a ResNet-18 SmoothGrad on the
 CPU) disappears. The pairs are found on a ``torch.fx`` trace of the encoder (a convolution
 whose only user is a batch norm), so any conv→BN chain folds and nothing else does.
@@ -30,7 +30,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 
 class _ConvBNLeafTracer(fx.Tracer):
@@ -50,6 +50,21 @@ def _tree_copy(m: nn.Module) -> nn.Module:
     return c
 
 
+def _fused_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d,
+                memory_format: torch.memory_format) -> nn.Conv2d:
+    """A shallow copy of ``conv`` whose weight and bias are the conv → BN composition
+    (torch's ``fuse_conv_bn_weights``; ``fuse_conv_bn_eval`` would deep-copy the old weight
+    first, only to replace it)."""
+    with torch.no_grad():
+        w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var,
+                                    bn.eps, bn.weight, bn.bias)
+    fused = copy.copy(conv)
+    fused._parameters = {"weight": nn.Parameter(w.contiguous(memory_format=memory_format),
+                                                requires_grad=False),
+                         "bias": nn.Parameter(b, requires_grad=False)}
+    return fused
+
+
 def fold_batch_norms(net: nn.Module,
                      memory_format: torch.memory_format = torch.contiguous_format,
                      ) -> nn.Module:
@@ -62,9 +77,10 @@ def fold_batch_norms(net: nn.Module,
     (same forward code, shared parameters) in which only the fused convolutions hold new
     tensors, so it costs ≈ 0.05 s for a ResNet-18 (a deep copy took ≈ 0.25 s, a fifth of a
     64 px cell's saliency) and swapping a module in it (``guided_relus``) leaves ``net``
-    untouched. (A ``GraphModule`` would do as well but sits in a reference cycle with its
-    graph, so its fused weights lived until the cyclic garbage collector ran: +600 MB
-    peak memory over the 28 cells of the default run.)
+    untouched. Peak RSS of the default run (28 cells): 1.34 GB this way, 1.32 GB without
+    folding; an ``fx.GraphModule`` (in a reference cycle with its graph, so its fused
+    weights lived until the cyclic garbage collector ran) reached 1.90 GB, and
+    ``fuse_conv_bn_eval``'s deep copies 1.70 GB.
     """
     if not any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
         return net
@@ -84,8 +100,7 @@ def fold_batch_norms(net: nn.Module,
         if not isinstance(conv, nn.Conv2d) or len(src.users) != 1 \
                 or calls[src.target] != 1 or calls[node.target] != 1:
             continue
-        folded.set_submodule(src.target,
-                             fuse_conv_bn_eval(conv, bn).to(memory_format=memory_format))
+        folded.set_submodule(src.target, _fused_conv(conv, bn, memory_format))
         folded.set_submodule(node.target, nn.Identity())
     return folded
 
