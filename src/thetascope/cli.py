@@ -24,9 +24,7 @@ app = typer.Typer(
     name="thetascope",
     help="Measure how the rotation angle θ in contrastive self-supervised pre-training "
     "changes what a network attends to, dataset by dataset.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 
 # Errors that are the user's input, not a bug: one line, no traceback (unless --debug).

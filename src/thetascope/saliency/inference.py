@@ -11,7 +11,7 @@ is one convolution with scaled weights and a bias (``torch.nn.utils.fusion``'s
 forward and backward pass over the activations (8 % of a ResNet-18 SmoothGrad on the
 CPU) disappears. The pairs are found on a ``torch.fx`` trace of the encoder (a convolution
 whose only user is a batch norm), so any conv→BN chain folds and nothing else does.
-Encoders without batch norm (ConvNeXt, ViT) are copied unchanged.
+Encoders without batch norm (ConvNeXt, ViT) are used as they are.
 
 Rounding: against a float64 SmoothGrad (ResNet-18, 128 px, BN statistics set at random),
 folded fp32 maps err by at most 8.1e-4 of the map's maximum, unfolded ones by 2.4e-3 (ReLU
