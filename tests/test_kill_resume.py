@@ -12,6 +12,7 @@ written, or while the figures and the report are being written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -60,6 +61,16 @@ def _temporaries(out: Path) -> list[Path]:
     return [p for p in out.rglob(".tmp-*")]
 
 
+def _partial_states(out: Path) -> dict[Path, int]:
+    """Resumable training states on disk and their mtimes (a file the run deletes while
+    this looks is skipped)."""
+    states = {}
+    for p in (out / "partial").glob("*.pt"):
+        with contextlib.suppress(FileNotFoundError):
+            states[p] = p.stat().st_mtime_ns
+    return states
+
+
 def _kill_in(child: Child, phase: str, nth: int, frac: float, span: float,
              out: Path, after_checkpoint: bool = False) -> bool:
     """Wait for the ``nth`` start of ``phase``; kill ``frac`` of its span later (writes:
@@ -68,7 +79,10 @@ def _kill_in(child: Child, phase: str, nth: int, frac: float, span: float,
     if not child.wait_phase(phase, nth):
         return False
     if after_checkpoint:  # a 3-step training can end before a random delay sees a state
-        child.wait_for(lambda: any((out / "partial").glob("*.pt"))
+        # this training's own state: a partial file written after it started (another
+        # cell's, left by an earlier kill, would let the kill land before any checkpoint)
+        seen = _partial_states(out)
+        child.wait_for(lambda: any(seen.get(p, -1) < t for p, t in _partial_states(out).items())
                        or child.phases()[-1].endswith("-end"))
     elif phase == "write-cell":
         child.wait_for(lambda: any((out / "cells").glob(".tmp-*"))
@@ -105,7 +119,14 @@ def test_twenty_sigkills_in_every_phase_lose_nothing(tmp_path):
         span = _durations(ref)
         out = tmp_path / "killed"
         kills: list[str] = []
+        resume_pending = False
         for _ in range(60):
+            if resume_pending:  # let the next attempt finish the cell it resumes, so a
+                resume_pending = False  # later kill cannot erase the evidence (the state
+                child = fs.start(_run_args(out), tmp_path / "attempts")  # goes first)
+                if child.wait_phase("write-cell-end") and child.kill():
+                    kills.append(child.last_phase)
+                continue
             done = len(list((out / "cells").glob("*/cell.json"))) if out.exists() else 0
             missing = [p for p in (*CELL_PHASES, *LATE_PHASES) if p not in kills]
             if len(kills) >= MIN_KILLS and done == N_CELLS and not missing:
@@ -120,6 +141,7 @@ def test_twenty_sigkills_in_every_phase_lose_nothing(tmp_path):
             if _kill_in(child, phase, nth, rng.uniform(0.05, 0.9), span[phase], out,
                         after_checkpoint=first_pretrain):
                 kills.append(child.last_phase)
+                resume_pending = first_pretrain and child.last_phase == "pretrain"
             else:
                 assert child.exit_code() == 0, (tmp_path / "attempts" / "child.log").read_text()
         final = fs.start(_run_args(out), tmp_path / "final")
