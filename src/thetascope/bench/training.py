@@ -31,7 +31,7 @@ from thetascope.bench.common import Row, matmul_peak, sync
 from thetascope.ssl.moco import MoCo, momentum_update
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.stacked import pretrain_stacked
-from thetascope.ssl.train import TrainSettings, pretrain
+from thetascope.ssl.train import TrainSettings, pretrain, sgd
 
 BATCH, K_QUEUE, DIM = 16, 64, 128
 
@@ -237,7 +237,7 @@ def _weight_update_seconds(device: torch.device) -> float:
     q, k = list(model.encoder_q.parameters()), list(model.encoder_k.parameters())
     for p in q:
         p.grad = torch.randn_like(p)
-    opt = torch.optim.SGD(q, lr=0.03, momentum=0.9, weight_decay=1e-4)
+    opt = sgd(q, TrainSettings())  # the optimizer pretrain builds
     times = []
     for _ in range(8):
         sync(device)
