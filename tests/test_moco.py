@@ -286,25 +286,39 @@ def test_small_conv_matches_conv2d_under_bf16_autocast(cin, cout, hw, stride, k)
         assert torch.equal(conv(x), F.conv2d(x, conv.weight, stride=stride, padding=k // 2))
 
 
-def test_sgd_uses_the_fused_kernel_on_contiguous_weights_and_updates_like_torchs_loop():
-    from thetascope.ssl.train import sgd
+def _cl(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "mixed"])
+def test_sgd_is_the_fused_dense_view_kernel_and_updates_like_torchs_loop(layout):
+    from thetascope.ssl.optim import DenseSGD, sgd
 
     torch.manual_seed(0)
     settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3)
-    ours = [torch.nn.Parameter(torch.randn(4, 3, 3, 3)), torch.nn.Parameter(torch.randn(5))]
+    shape = (4, 3, 3, 3)
+    first = torch.randn(shape)
+    ours = [torch.nn.Parameter(first if layout == "contiguous" else _cl(first)),
+            torch.nn.Parameter(torch.randn(5))]
     ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
     opt = sgd(ours, settings)
     ref_opt = torch.optim.SGD(ref, lr=0.1, momentum=0.9, weight_decay=1e-3, foreach=False)
-    assert opt.defaults["fused"]  # CPU kernel: torch ≥ 2.4 on this project's pins
-    for _ in range(4):
-        grads = [torch.randn_like(p) for p in ours]
+    assert isinstance(opt, DenseSGD)  # CPU kernel: torch >= 2.4 on this project's pins
+    for step in range(4):
+        grads = [torch.randn(shape), torch.randn(5)]
+        if layout == "channels_last" or (layout == "mixed" and step % 2):
+            grads[0] = _cl(grads[0])  # "mixed": the kernel's own copies, still right
         for p, q, g in zip(ours, ref, grads, strict=True):
-            p.grad, q.grad = g.clone(), g.clone()
+            p.grad, q.grad = g.clone(memory_format=torch.preserve_format), g.clone()
         opt.step()
         ref_opt.step()
+        if step == 1:  # lr changes between steps, as the cosine schedule does
+            for o in (opt, ref_opt):
+                o.param_groups[0]["lr"] = 0.05
     for p, q in zip(ours, ref, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
-    # channels_last weights would be copied to contiguous and back: the loop is kept
-    cl = [torch.nn.Parameter(torch.randn(4, 3, 3, 3).contiguous(
-        memory_format=torch.channels_last))]
-    assert not sgd(cl, settings).defaults["fused"]
+    assert ours[0].is_contiguous(memory_format=torch.channels_last) == (layout != "contiguous")
+    # its state dict is SGD's: a checkpoint moves between the two classes
+    ref_opt.load_state_dict(opt.state_dict())
+    torch.testing.assert_close(ref_opt.state[ref[0]]["momentum_buffer"],
+                               opt.state[ours[0]]["momentum_buffer"])

@@ -29,9 +29,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from thetascope.bench.common import Row, matmul_peak, sync
 from thetascope.ssl.moco import MoCo, momentum_update
+from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.stacked import pretrain_stacked
-from thetascope.ssl.train import TrainSettings, pretrain, sgd
+from thetascope.ssl.train import TrainSettings, pretrain
 
 BATCH, K_QUEUE, DIM = 16, 64, 128
 

@@ -28,8 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d, momentum_update
+from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import pair_builder
-from thetascope.ssl.train import TrainSettings, check_sizes, lr_at, sgd
+from thetascope.ssl.train import TrainSettings, check_sizes, lr_at
 
 
 class GroupedLinear(nn.Module):

@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo
+from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import PairFn
 from thetascope.ssl.simclr import SimCLR
 
@@ -42,27 +43,6 @@ class TrainSettings:
     precision: str = "fp32"
     channels_last: bool = True  # with bf16 only
     queue_init: str = "data"  # or "random" (facebookresearch/moco)
-
-
-@torch.no_grad()
-def sgd(params: Iterable[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.SGD:
-    """SGD with momentum and weight decay, as MoCo trains; torch's fused kernel where this
-    torch has one for the device (CPU since torch 2.4-2.5): one pass over weight, gradient
-    and momentum buffer instead of three. ResNet-18 on the 2-core VM: 7.5 ms a step
-    against 13-32 ms for torch's default CPU loop (≈ 5 % of a 64 px fp32 step). The
-    update is the same formula, equal to the loop's to float rounding. On the CPU the
-    fused kernel copies non-contiguous (channels_last) weights to contiguous and back,
-    which costs what it saves (13-16 ms), so the bf16 + channels_last path keeps the
-    loop."""
-    params = list(params)
-    kw = {"lr": settings.lr, "momentum": settings.momentum,
-          "weight_decay": settings.weight_decay}
-    if all(p.is_contiguous() for p in params):
-        try:
-            return torch.optim.SGD(params, fused=True, **kw)
-        except RuntimeError:  # no fused kernel for this device in this torch
-            pass
-    return torch.optim.SGD(params, **kw)
 
 
 def check_sizes(n_images: int, settings: TrainSettings, queue_size: int | None) -> None:
