@@ -307,7 +307,7 @@ def test_sgd_is_the_fused_dense_view_kernel_and_updates_like_torchs_loop(layout)
     for step in range(4):
         grads = [torch.randn(shape), torch.randn(5)]
         if layout == "channels_last" or (layout == "mixed" and step % 2):
-            grads[0] = _cl(grads[0])  # "mixed": the kernel's own copies, still right
+            grads[0] = _cl(grads[0])  # "mixed": layouts differ, the loop formula's path
         for p, q, g in zip(ours, ref, grads, strict=True):
             p.grad, q.grad = g.clone(memory_format=torch.preserve_format), g.clone()
         opt.step()
@@ -318,6 +318,14 @@ def test_sgd_is_the_fused_dense_view_kernel_and_updates_like_torchs_loop(layout)
     for p, q in zip(ours, ref, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
     assert ours[0].is_contiguous(memory_format=torch.channels_last) == (layout != "contiguous")
+    if layout == "channels_last":  # the kernel gets views of the same memory, no copies
+        from thetascope.ssl.optim import _views
+
+        buf = opt.state[ours[0]]["momentum_buffer"]
+        views = _views([ours[0], ours[0].grad, buf])
+        assert all(v.is_contiguous() for v in views)
+        assert [v.data_ptr() for v in views] == [ours[0].data_ptr(), ours[0].grad.data_ptr(),
+                                                 buf.data_ptr()]
     # its state dict is SGD's: a checkpoint moves between the two classes
     ref_opt.load_state_dict(opt.state_dict())
     torch.testing.assert_close(ref_opt.state[ref[0]]["momentum_buffer"],

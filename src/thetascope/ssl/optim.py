@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:  # train.py imports this module
+    from thetascope.ssl.train import TrainSettings
 
 _CL = torch.channels_last
 
@@ -103,8 +107,8 @@ class DenseSGD(torch.optim.SGD):
 
 
 @torch.no_grad()
-def sgd(params: Iterable[torch.nn.Parameter], settings) -> torch.optim.SGD:
-    """The optimiser ``pretrain`` builds from ``settings`` (a ``TrainSettings``):
+def sgd(params: Iterable[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.SGD:
+    """The optimiser ``pretrain`` builds from ``settings``:
     ``DenseSGD`` where this torch has a fused kernel for the weights' device, else
     torch's SGD loop (same formula, equal to float rounding)."""
     params = list(params)
