@@ -1,5 +1,7 @@
 """Training K θ-models fused is training them one by one (same numbers, to float tolerance)."""
 
+import io
+
 import pytest
 import torch
 
@@ -85,8 +87,11 @@ def test_theta_batch_runs_a_sweep(tmp_path):
     cfg = load_config(builtin_config_path("smoke"), [
         "sweep.thetas=[0, 45, 90, 135, 180]", "sweep.theta_batch=2", "analysis.enabled=false",
         "orient.enabled=false"])
-    res = run_experiment(cfg, tmp_path, console=Console(quiet=True))
+    console = Console(record=True, width=200, file=io.StringIO())
+    res = run_experiment(cfg, tmp_path, console=console)
     assert res.n_ran == res.n_cells == 10 and not res.failed
+    # this machine trains on the CPU, where fusing is slower: the run says so
+    assert "set sweep.theta_batch=1" in console.export_text()
     metas = [p.read_text() for p in tmp_path.glob("cells/*/cell.json")]
     assert sum('"theta_batch": 2' in m for m in metas) == 8  # 2 datasets × two pairs
     assert len(res.results.groupby(["dataset", "theta"])) == 10

@@ -160,7 +160,7 @@ class SweepConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
     theta_batch: int = Field(
         1, ge=1, description="Train this many fixed-θ models at once as one fused network "
-        "(MoCo v2, ResNets); 1: one at a time."
+        "(MoCo v2, ResNets); 1: one at a time. Faster on a GPU (2.4-4.5x), slower on a CPU."
     )
 
     @field_validator("thetas", mode="before")
