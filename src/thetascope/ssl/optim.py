@@ -52,17 +52,11 @@ def _loop_update(p: torch.Tensor, g: torch.Tensor, buf: torch.Tensor, first: boo
 
 @lru_cache(maxsize=8)
 def _kernel_works(device: torch.device) -> bool:
-    """Whether this torch has a fused SGD kernel for ``device``."""
-    if not hasattr(torch, "_fused_sgd_"):
-        return False
-    p, g = torch.zeros(2, device=device), torch.ones(2, device=device)
-    try:
-        torch._fused_sgd_([p], [g], [], weight_decay=0.0, momentum=0.0, lr=1.0,
-                          dampening=0.0, nesterov=False, maximize=False,
-                          is_first_step=False)
-    except (RuntimeError, NotImplementedError):
-        return False
-    return bool((p == -1).all())
+    """Whether this torch has a fused SGD kernel for ``device`` (asked of torch's
+    dispatcher: CPU since torch 2.4, and CUDA; other devices take the loop)."""
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device.type)
+    has_kernel = getattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", None)
+    return key is not None and has_kernel is not None and has_kernel("aten::_fused_sgd_", key)
 
 
 class DenseSGD(torch.optim.SGD):
