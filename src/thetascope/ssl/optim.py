@@ -100,7 +100,6 @@ class DenseSGD(torch.optim.SGD):
         return loss
 
 
-@torch.no_grad()
 def sgd(params: Iterable[torch.nn.Parameter], settings: TrainSettings) -> torch.optim.SGD:
     """The optimiser ``pretrain`` builds from ``settings``:
     ``DenseSGD`` where this torch has a fused kernel for the weights' device, else

@@ -15,7 +15,6 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -31,7 +30,7 @@ from thetascope.ssl.checkpoints import load_checkpoint, save_state
 from thetascope.sweep.executors import LocalExecutor, create_executor
 from thetascope.sweep.plan import Cell
 from thetascope.sweep.store import ResultStore
-from thetascope.sweep.work import Task, TaskResult, WorkContext
+from thetascope.sweep.work import Task, TaskResult, WorkContext, pick_device
 
 log = logging.getLogger("thetascope")
 
@@ -134,8 +133,7 @@ def warn_theta_batch_on_cpu(cfg: ExperimentConfig, console: Console) -> None:
     if (cfg.sweep.theta_batch == 1 or cfg.sweep.protocol != "fixed-theta"
             or cfg.runtime.executor == "ray"):
         return
-    if cfg.runtime.device == "cpu" or (cfg.runtime.device == "auto"
-                                       and not torch.cuda.is_available()):
+    if cfg.runtime.device != "cuda" and pick_device(cfg.runtime.device).type == "cpu":
         console.print(
             f"[yellow]sweep.theta_batch={cfg.sweep.theta_batch} fuses θ-models on the CPU, "
             "where they trained at 0.67-0.80x the speed of one at a time (docs/"
