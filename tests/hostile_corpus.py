@@ -160,3 +160,41 @@ def evil_checkpoint(path: Path, marker: Path) -> Path:
     torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}, "extra": _Payload(marker)},
                path)
     return path
+
+
+# --------------------------------------------------------------------------- second round
+def degenerate_folder(root: Path, good: int = 4, full: int = 0, black: int = 0,
+                      corner: int = 0) -> Path:
+    """An ``images/`` + ``masks/`` folder with ``good`` ordinary pairs and degenerate ones:
+    ``full`` masks covering the whole frame, ``black`` all-black images (no contrast), and
+    ``corner`` masks lying only in a corner that the inscribed circle cuts away."""
+    corner_mask = np.zeros((SIZE, SIZE), np.uint8)
+    corner_mask[:4, :4] = 255
+    kinds = [("good", good), ("full", full), ("black", black), ("corner", corner)]
+    for kind, n in kinds:
+        for i in range(n):
+            image = np.zeros((SIZE, SIZE)) if kind == "black" else gray_image(SIZE, SIZE, i)
+            mask = {"full": np.full((SIZE, SIZE), 255), "corner": corner_mask}.get(
+                kind, mask_image(SIZE, SIZE, i))
+            save_png(root / "images" / f"{kind}{i}.png", image)
+            save_png(root / "masks" / f"{kind}{i}.png", mask)
+    return root
+
+
+DAMAGES = {  # file of a finished cell -> what it is overwritten with
+    "rows.parquet": b"not a parquet file",
+    "maps.npz": b"PK\x03\x04 torn zip",
+    "loss.json": b"[3.1, 2.",
+    "cell.json": b"[]",
+}
+
+
+def damage_cells(cells_dir: Path) -> dict[str, str]:
+    """Overwrite one file in each of the first len(DAMAGES) cell folders; returns
+    {cell key: damaged file}."""
+    keys = sorted(p.name for p in cells_dir.iterdir() if (p / "cell.json").is_file())
+    out = {}
+    for key, (name, junk) in zip(keys, DAMAGES.items(), strict=False):
+        (cells_dir / key / name).write_bytes(junk)
+        out[key] = name
+    return out

@@ -104,3 +104,46 @@ def test_budget_caps_chunks_on_a_small_model_and_keeps_the_maps():
     free = smoothgrad_pair(target, x, r, SmoothGradSettings(samples=8, chunk_size=16))
     for a, b in zip(maps, free, strict=True):  # the chunking never changes a map
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- second round
+@pytest.mark.parametrize(("override", "message"), [
+    ("sweep.thetas=0:360:90", "0 and 360 are the same angle (θ is taken modulo 360)"),
+    ("sweep.thetas=[0, 360]", "0 and 360 are the same angle"),
+    ("sweep.thetas=[-90, 270]", "-90 and 270 are the same angle"),
+    ("sweep.thetas=[0, 0]", "0 appears twice"),
+    ("orient.svm_thetas=[10, 370]", "10 and 370 are the same angle"),
+    ("data.datasets=[]", "no dataset given (data.datasets is empty); add one"),
+    ("data.datasets=[{kind: mri-lesion, name: '" + "x" * 97 + "'}]", "97 bytes long, over 96"),
+    ("data.datasets=[{kind: mri-lesion, name: \"a\\tb\"}]", "holds a control character"),
+    ("data.min_contrast=-1", "data.min_contrast"),
+    ("sweep.thetas={a: 1, a: 2}", "duplicate key 'a' (first at line 1)"),
+])
+def test_second_round_settings_are_one_line_naming_the_field(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config("smoke", [override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_angles_are_taken_modulo_360():
+    cfg = load_config("smoke", ["sweep.thetas=[-90, 0, 90, 180]", "orient.thetas=[-1, 359.5]"])
+    assert cfg.sweep.thetas == [270.0, 0.0, 90.0, 180.0]
+    assert cfg.orient.thetas == [359.0, 359.5]
+    assert load_config("smoke", ["sweep.thetas=[359.99999999]"]).sweep.thetas == [0.0]
+    assert load_config("smoke", ["sweep.thetas=0:270:90"]).sweep.thetas == [0, 90, 180, 270]
+
+
+def test_empty_and_duplicate_key_yaml_files_are_refused(tmp_path):
+    for text in ("", "# only a comment\n", "---\n"):
+        (tmp_path / "empty.yaml").write_text(text)
+        with pytest.raises(ConfigError, match=r"empty.yaml: the file is empty .*leave out "
+                                              "--config to run the shipped default"):
+            load_config(tmp_path / "empty.yaml")
+    (tmp_path / "dup.yaml").write_text("ssl:\n  steps: 3\nsweep:\n  seeds: [0]\nssl:\n"
+                                       "  steps: 5\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml: not valid YAML: line 5, column 1: "
+                                          r"duplicate key 'ssl' \(first at line 1\)"):
+        load_config(tmp_path / "dup.yaml")
+    (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00junk")
+    with pytest.raises(ConfigError, match="bin.yaml: not a UTF-8 text file"):
+        load_config(tmp_path / "bin.yaml")

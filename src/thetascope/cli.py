@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from thetascope.cli_errors import reported
 
 app = typer.Typer(
     name="thetascope",
@@ -26,42 +26,6 @@ app = typer.Typer(
     "changes what a network attends to, dataset by dataset.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
-
-# Errors that are the user's input, not a bug: one line, no traceback (unless --debug).
-_USER_ERRORS: tuple[type[BaseException], ...] = ()
-
-
-@contextlib.contextmanager
-def _reported(console, debug: bool) -> Iterator[None]:
-    """Turn an input problem into one red line and exit code 2 (``--debug``: traceback)."""
-    try:
-        yield
-    except _user_errors() as exc:
-        if debug:
-            raise
-        console.print(f"[red]error:[/red] {_plain(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from thetascope.config import ConfigError
-    from thetascope.data.folder import DataError
-    from thetascope.ssl.checkpoints import CheckpointError
-    from thetascope.ssl.train import TrainingConfigError
-    from thetascope.sweep.lock import RunLocked
-    from thetascope.sweep.runner import RunFailed
-    from thetascope.sweep.store import OutputWriteError
-
-    return (ConfigError, DataError, TrainingConfigError, CheckpointError, FileNotFoundError,
-            RunFailed, RunLocked, OutputWriteError)
-
-
-def _plain(exc: BaseException) -> str:
-    """The message as literal text: a file named ``[red]x[/].png`` is not rich markup."""
-    from rich.markup import escape
-
-    return escape(str(exc))
-
 
 @app.command()
 def run(
@@ -102,8 +66,10 @@ def run(
     from rich.console import Console
 
     console = Console(stderr=True)
-    with _reported(console, debug):
+    with reported(console, debug, "finished cells are kept; re-run the same command to "
+                  "resume"):
         from thetascope.config import load_config
+        from thetascope.out_paths import out_folder
         from thetascope.report.summary import print_summary
         from thetascope.sweep.runner import run_experiment
 
@@ -111,14 +77,21 @@ def run(
                  (("executor", executor), ("workers", workers), ("address", address))
                  if v is not None]
         cfg = load_config(config, [*(set_ or []), *flags])
-        out_dir = out or Path("runs") / cfg.name
+        out_dir = out_folder(out or Path("runs") / cfg.name)
         result = run_experiment(cfg, out_dir, force=force, console=console)
     metric = "dice" if "dice" in cfg.metrics.names else cfg.metrics.names[0]
     print_summary(Console(), result.aggregate, result.datasets, metric)
     from thetascope.report.verdict_table import print_verdict
 
     print_verdict(Console(), result.verdict)
-    console.print(f"wrote {out_dir}/ (report.html, summary.md, results.parquet, figures/) in "
+    from thetascope.cli_errors import plain
+    from thetascope.run_notes import report_fresh, run_notes
+
+    for note in run_notes(result):  # degenerate images left out, a report not written
+        console.print(f"[yellow]warning:[/yellow] {plain(note)}", highlight=False,
+                      soft_wrap=True)
+    page = "report.html, " if report_fresh(result) else ""
+    console.print(f"wrote {out_dir}/ ({page}summary.md, results.parquet, figures/) in "
                   f"{result.wall_s:.1f} s", soft_wrap=True)
     print(out_dir)
     if result.failed:
@@ -143,7 +116,8 @@ def orient(
     from rich.table import Table
 
     console = Console(stderr=True)
-    with _reported(console, debug):
+    with reported(console, debug):
+        from thetascope.out_paths import out_folder
         from thetascope.sweep.lock import run_lock
         from thetascope.sweep.orient_stage import (
             orient_config,
@@ -156,7 +130,7 @@ def orient(
         cfg = orient_config(target, set_ or [])
         out_dir = out or Path("runs") / (cfg.name if cfg.name.startswith("orient")
                                          else f"orient-{cfg.name}")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_folder(out_dir)
         with run_lock(out_dir):  # RunLocked while a run or another orient writes here
             datasets = load_datasets(cfg)
             res = orient_datasets(cfg, datasets, cfg.sweep.thetas)
@@ -186,10 +160,18 @@ def report(
     from rich.console import Console
 
     console = Console(stderr=True)
-    with _reported(console, debug):
+    with reported(console, debug):
+        from thetascope.data.problems import DataError
+        from thetascope.out_paths import out_file
         from thetascope.report.html import write_report
+        from thetascope.sweep.resume_check import damaged_in_run
 
-        path = write_report(run_dir, out=out)
+        if bad := damaged_in_run(run_dir):  # never a page drawn from a damaged cell
+            more = f" (and {len(bad) - 1} more cells)" if len(bad) > 1 else ""
+            raise DataError(f"{run_dir}/cells/{bad[0][0]} is damaged ({bad[0][1]}){more}; "
+                            "re-run the command that made this run (same --out) to "
+                            "recompute it, then report again")
+        path = write_report(run_dir, out=out_file(out, "report.html") if out else None)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", soft_wrap=True)
     print(path)
 
@@ -207,10 +189,11 @@ def compare(
     from rich.console import Console
 
     console = Console(stderr=True)
-    with _reported(console, debug):
+    with reported(console, debug):
+        from thetascope.out_paths import out_file
         from thetascope.report.compare import write_compare
 
-        path = write_compare(run_dirs, out)
+        path = write_compare(run_dirs, out_file(out, "compare.html"))
     console.print(f"wrote {path} ({len(run_dirs)} runs)", soft_wrap=True)
     print(path)
 
@@ -262,15 +245,18 @@ def data_inspect(
     from rich.console import Console
 
     console = Console(stderr=True)
-    with _reported(console, debug):
+    with reported(console, debug):
         from thetascope.data.inspection import inspect_target
+        from thetascope.out_paths import out_folder
         from thetascope.report.contact_sheet import write_contact_sheet
 
+        out = out_folder(out)
         reports = inspect_target(target, set_ or [], image_size)
         for info in reports:
             print("\n".join(info.lines()))
             if info.samples:
-                sheet = write_contact_sheet(info.samples, out / f"contact_{info.name}.png",
+                safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in info.name)
+                sheet = write_contact_sheet(info.samples, out / f"contact_{safe}.png",
                                             f"{info.name} ({info.kind}, {info.layout})",
                                             samples)
                 print(f"sheet     {sheet}\n")
@@ -299,7 +285,7 @@ def plan(
     from rich.table import Table
 
     console = Console()
-    with _reported(Console(stderr=True), debug):
+    with reported(Console(stderr=True), debug):
         from thetascope.config import load_config
         from thetascope.sweep.estimate import estimate
         from thetascope.sweep.runner import load_datasets
@@ -319,6 +305,8 @@ def plan(
         ("seconds per training step", f"{est.seconds_per_step:.3f}"),
         ("training seconds per fit", f"{est.train_seconds_per_fit:.1f}"),
         ("saliency seconds per cell", f"{est.saliency_seconds_per_cell:.1f}"),
+        ("reference saliency passes (untrained model)", f"{est.reference_passes}"),
+        ("precision (training / saliency)", est.precision),
         ("total compute", f"{est.total_seconds:.0f} s ({hours:.2f} h)"),
         (f"wall time with {est.parallel_tasks} parallel task(s)",
          f"{est.wall_seconds:.0f} s ({est.wall_seconds / 3600:.2f} h)"),

@@ -31,6 +31,7 @@ import numpy as np
 from thetascope.config import BRATS_MODALITIES, BratsSpec
 from thetascope.data.builtin import RawSet
 from thetascope.data.problems import BadFile, DataError, LoadOptions, Problems, outside_root
+from thetascope.data.roots import check_root
 
 CASE_NAME = re.compile(r"^(BraTS20_\w+_\d+|BraTS2021_\d+|BraTS-[A-Z]+-\d+-\d+)$")
 NIFTI = (".nii", ".nii.gz")
@@ -200,6 +201,7 @@ def _load_case(case: Path, spec: BratsSpec, out: RawSet, problems: Problems,
 
 def load_brats(spec: BratsSpec, opts: LoadOptions | None = None) -> RawSet:
     root = Path(spec.root).expanduser()
+    check_root(root, missing_ok=True)  # a link loop, no permission: in words
     if not root.is_dir():
         raise DataError(f"{root}: folder not found; a 'brats' dataset needs the folder that "
                         "holds the case folders (e.g. MICCAI_BraTS2020_TrainingData)")

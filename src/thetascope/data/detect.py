@@ -29,6 +29,7 @@ from thetascope.data.kvasir import kvasir_layout
 from thetascope.data.lung import LAYOUTS as LUNG_LAYOUTS
 from thetascope.data.lung import lung_layout
 from thetascope.data.problems import DataError
+from thetascope.data.roots import check_root
 
 LOOKED_FOR = [
     "a manifest file (.csv or .json)",
@@ -76,8 +77,7 @@ def describe(root: Path, limit: int = 12) -> str:
 
 def detect_layout(root: Path) -> Detection:
     root = Path(root).expanduser()
-    if not root.exists():
-        raise DataError(f"{root}: path not found; give a dataset folder or a manifest file")
+    check_root(root)  # not found, a link loop, a dangling link, no permission: in words
     if root.is_file():
         if root.suffix.lower() in (".csv", ".json"):
             return Detection("manifest", f"{root.suffix.lower()[1:]} manifest", root)

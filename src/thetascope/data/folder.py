@@ -20,6 +20,7 @@ from thetascope.data.builtin import RawSet
 from thetascope.data.imageio import IMAGE_SUFFIXES, read_image
 from thetascope.data.pairs import files_by_stem, load_pairs, match_by_stem
 from thetascope.data.problems import BadFile, DataError, LoadOptions, Problems
+from thetascope.data.roots import check_root
 
 __all__ = ["DataError", "IMAGE_SUFFIXES", "MASK_SUFFIXES", "load_folder", "read_gray"]
 
@@ -42,6 +43,7 @@ def load_folder(
     opts: LoadOptions | None = None,
 ) -> RawSet:
     root = Path(root).expanduser()
+    check_root(root, missing_ok=True)  # a link loop, no permission: in words
     img_dir, msk_dir = root / image_dir, root / mask_dir
     for d in (img_dir, msk_dir):
         if not d.is_dir():
@@ -54,4 +56,4 @@ def load_folder(
         raise DataError(f"{img_dir}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     pairs, orphans = match_by_stem(images, files_by_stem(msk_dir), MASK_SUFFIXES)
     return load_pairs(pairs, threshold, f"folder {root}", Problems(opts or LoadOptions()),
-                      orphans, root=root)
+                      orphans, root=root, check_stems=True)

@@ -37,6 +37,7 @@ LOSSLESS_SUFFIXES = {".png", ".tif", ".tiff", ".bmp"}
 _LABEL_SHARE = 0.005  # a non-zero value this common in a lossless mask is a label
 _NOT_BINARY_SHARE = 0.02
 _ASPECT_TOLERANCE = 0.02
+MIN_SIDE = 2  # a 1×N image is a strip, not a picture
 
 
 def is_image_file(path: Path) -> bool:
@@ -86,8 +87,12 @@ def read_image(path: Path, color: str = "luma", indices: bool = False) -> np.nda
     """A float32 (H, W) array, or (3, H, W) for a colour image when ``color="rgb"``;
     ``indices``: a palette image gives its palette indices (labels), not colours."""
     arr = _open(Path(path), color, indices)
-    if arr.ndim not in (2, 3) or min(arr.shape[-2:]) < 2:
+    if arr.ndim not in (2, 3):
         raise BadFile(f"not a 2-D image: shape {arr.shape}", "give a single-frame 2-D image")
+    if min(arr.shape[-2:]) < MIN_SIDE:
+        h, w = arr.shape[-2:]
+        raise BadFile(f"image too small: {w}×{h} pixels, under {MIN_SIDE} pixels on a side",
+                      "remove it (a strip or a single pixel holds no 2-D content)")
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
         raise BadFile(f"non-finite pixels: {bad} NaN or Inf values",

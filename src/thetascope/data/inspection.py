@@ -5,8 +5,11 @@
     print("\\n".join(info.lines()))
 
 Bad input is always listed here (the ``skip`` policy), whatever ``data.on_bad_input`` says,
-so that one inspection shows every problem. Foreground fractions are measured on the
-preprocessed masks (after crop and resize to ``data.image_size``).
+so that one inspection shows every problem, and so are the images a run would not score:
+no mask, an empty mask (and whether the crop or the resize emptied it), degenerate images
+(``data/degenerate.py``: no contrast, a mask covering or missing the valid region).
+Foreground fractions are measured on the preprocessed masks (after crop and resize to
+``data.image_size``) of the images a run would score.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from thetascope.config import AutoSpec, DataConfig
+from thetascope.data.degenerate import ScoreRules, is_degenerate, screen
 from thetascope.data.detect import detect_layout, resolve_spec
 from thetascope.data.problems import DataError, reason_category
 from thetascope.data.registry import prepare_dataset
+from thetascope.data.roots import check_root, expand_user
 from thetascope.data.sample import Sample
 
 
@@ -35,6 +40,8 @@ class Inspection:
     foreground: list[float] = field(default_factory=list)  # per non-empty mask
     n_empty: int = 0
     n_no_mask: int = 0
+    n_degenerate: int = 0  # images with a mask that a run leaves out (data/degenerate.py)
+    n_with_mask: int = 0  # images with a non-empty mask (the would-be evaluation set)
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     cache_status: str = ""
 
@@ -45,8 +52,12 @@ class Inspection:
     def lines(self, max_problems: int = 20) -> list[str]:
         out = [f"dataset   {self.name} (kind {self.kind}, layout {self.layout})",
                f"source    {self.source}",
-               f"images    {self.n_images} read; {len(self.foreground)} with a non-empty mask, "
+               f"images    {self.n_images} read; {self.n_with_mask} with a non-empty mask, "
                f"{self.n_empty} empty masks, {self.n_no_mask} without a mask"]
+        if self.n_degenerate:
+            share = self.n_degenerate / max(1, self.n_with_mask)
+            out.append(f"degenerate {self.n_degenerate} of the {self.n_with_mask} images with "
+                       f"a mask ({share:.0%}) cannot be scored and are left out (listed below)")
         if self.sizes:
             common = ", ".join(f"{w}×{h} ({n})" for (h, w), n in self.sizes.most_common(4))
             more = f", +{len(self.sizes) - 4} other sizes" if len(self.sizes) > 4 else ""
@@ -75,8 +86,9 @@ def _layout(spec) -> str:
         return "not detected"
 
 
-def inspect_dataset(spec, data: DataConfig) -> Inspection:
-    """Load and preprocess every sample (no split) and collect statistics and problems."""
+def inspect_dataset(spec, data: DataConfig, circle: bool = True) -> Inspection:
+    """Load and preprocess every sample (no split) and collect statistics and problems;
+    ``circle``: ``geometry.circle_mask`` (the valid region of the degenerate-data rules)."""
     data = data.model_copy(update={"on_bad_input": "skip"})
     layout = _layout(spec)
     resolved = resolve_spec(spec)
@@ -84,23 +96,29 @@ def inspect_dataset(spec, data: DataConfig) -> Inspection:
     name = spec.display_name if isinstance(spec, AutoSpec) else resolved.display_name
     info = Inspection(name, resolved.kind, layout, prepared.source, prepared.samples,
                       skipped_files=list(prepared.skipped_files), cache_status=status)
-    for s in prepared.samples:
+    rules = ScoreRules.from_config(data, circle, resolved.crop)
+    for s, had_fg in zip(prepared.samples, prepared.raw_foreground, strict=True):
         if "raw_shape" in s.meta:
             info.sizes[tuple(s.meta["raw_shape"])] += 1
         else:
             info.sizes[tuple(s.image.shape[-2:])] += 1
+        reason, _ = screen(s, had_fg, rules)
         if s.mask is None:
             info.n_no_mask += 1
-            if "image_path" in s.meta:
-                info.skipped_files.append((s.meta["image_path"],
-                                           s.meta.get("no_mask_reason", "no mask")))
         elif not s.mask.any():
             info.n_empty += 1
-            if "image_path" in s.meta:
-                info.skipped_files.append((s.meta.get("mask_path") or s.meta["image_path"],
-                                           "empty mask"))
         else:
-            info.foreground.append(float(s.mask.mean()))
+            info.n_with_mask += 1
+        if reason is None:
+            info.foreground.append(float(s.mask.mean()))  # type: ignore[union-attr]
+            continue
+        if is_degenerate(reason) and s.mask is not None and s.mask.any():
+            info.n_degenerate += 1
+        where = s.meta.get("image_path")
+        if s.mask is not None and not reason.startswith("no contrast"):
+            where = s.meta.get("mask_path") or where
+        if where is not None or is_degenerate(reason):
+            info.skipped_files.append((where or s.id, reason))
     return info
 
 
@@ -110,11 +128,11 @@ def inspect_target(target: str | Path, overrides: list[str], image_size: int = 1
     config; ``overrides`` are ``--set`` strings applied to the config either way."""
     from thetascope.config import ExperimentConfig, apply_overrides, load_config
 
-    path = Path(target).expanduser()
+    path = expand_user(target)
     if path.suffix.lower() in (".yaml", ".yml"):
-        cfg = apply_overrides(load_config(path), overrides)
-        return [inspect_dataset(spec, cfg.data) for spec in cfg.data.datasets]
-    if not path.exists():
-        raise DataError(f"{path}: not found; give a dataset folder, a manifest or a YAML config")
+        cfg = load_config(path, overrides)
+        return [inspect_dataset(spec, cfg.data, cfg.geometry.circle_mask)
+                for spec in cfg.data.datasets]
+    check_root(path, "give a dataset folder, a manifest or a YAML config")
     cfg = apply_overrides(ExperimentConfig(), [f"data.image_size={image_size}", *overrides])
-    return [inspect_dataset(AutoSpec(root=path), cfg.data)]
+    return [inspect_dataset(AutoSpec(root=path), cfg.data, cfg.geometry.circle_mask)]

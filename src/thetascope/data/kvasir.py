@@ -19,6 +19,7 @@ from thetascope.config import KvasirSpec
 from thetascope.data.builtin import RawSet
 from thetascope.data.pairs import Pair, files_by_stem, load_pairs, match_by_stem
 from thetascope.data.problems import DataError, LoadOptions, Problems
+from thetascope.data.roots import check_root
 
 LAYOUT = "images/<id>.jpg + masks/<id>.jpg, or images/image_<i>.jpg + masks/mask_<i>.jpg"
 
@@ -59,6 +60,7 @@ def _by_index(files: dict[str, Path], prefix: str) -> dict[str, Path]:
 
 def load_kvasir(spec: KvasirSpec, opts: LoadOptions | None = None) -> RawSet:
     root = Path(spec.root).expanduser()
+    check_root(root, missing_ok=True)  # a link loop, no permission: in words
     if not root.is_dir():
         raise DataError(f"{root}: folder not found; a 'kvasir' dataset needs {LAYOUT}")
     found = kvasir_layout(root)
@@ -76,4 +78,4 @@ def load_kvasir(spec: KvasirSpec, opts: LoadOptions | None = None) -> RawSet:
         pairs, orphans = match_by_stem(images, masks)
     return load_pairs(pairs, spec.mask_threshold, f"kvasir {root}",
                       Problems(opts or LoadOptions()), orphans, limit=spec.max_images,
-                      root=Path(spec.root).expanduser())
+                      root=Path(spec.root).expanduser(), check_stems=True)

@@ -32,6 +32,7 @@ from thetascope.data.pairs import (
     report_orphans,
 )
 from thetascope.data.problems import DataError, LoadOptions, Problems
+from thetascope.data.roots import check_root
 
 LAYOUTS = {
     "paper": "train/image/cxrimage_<i>.png + train/mask/cxrmask_<i>.jpeg",
@@ -126,6 +127,7 @@ def _covid(root: Path, spec: LungSpec) -> tuple[list[Pair], list[Path]]:
 
 def load_lung(spec: LungSpec, opts: LoadOptions | None = None) -> RawSet:
     root = Path(spec.root).expanduser()
+    check_root(root, missing_ok=True)  # a link loop, no permission: in words
     if not root.is_dir():
         raise DataError(f"{root}: folder not found; a 'lung' dataset needs the folder of one "
                         f"of these layouts: {'; '.join(LAYOUTS.values())}")
@@ -152,4 +154,5 @@ def load_lung(spec: LungSpec, opts: LoadOptions | None = None) -> RawSet:
         raise DataError(f"{root}: the '{layout}' layout holds no images ({LAYOUTS[layout]})")
     report_orphans(orphans, problems, f"the '{layout}' image folder")
     return load_pairs(pairs, spec.mask_threshold, f"lung ({layout}) {root}", problems,
-                      limit=spec.max_images, root=Path(spec.root).expanduser())
+                      limit=spec.max_images, root=Path(spec.root).expanduser(),
+                      check_stems=True)

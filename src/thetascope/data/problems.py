@@ -54,6 +54,16 @@ def outside_root(path: Path | str, root: Path | str) -> tuple[str, str] | None:
             "copy the file into the dataset folder, or point root at a folder that holds it")
 
 
+def displayable(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (Python's surrogate escapes)
+    shown as U+FFFD, so that it can be printed and written as UTF-8."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
 def reason_category(reason: str) -> str:
     """The part of a reason before its first ':' ("unreadable image: ..." -> category)."""
     return reason.split(":", 1)[0].strip()
@@ -78,7 +88,8 @@ class Problems:
 
     def report(self, path: Path | str, reason: str, fix: str) -> None:
         """Record a bad file (skip) or stop with a DataError naming it and the fix (strict)."""
+        path, reason = displayable(str(path)), displayable(reason)
         if self.strict:
             raise DataError(f"{path}: {reason}; {fix} (or set data.on_bad_input=skip to skip "
                             "and list such files)")
-        self.skipped.append((str(path), reason))
+        self.skipped.append((path, reason))
