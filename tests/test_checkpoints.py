@@ -64,6 +64,7 @@ def test_thetascope_checkpoint_round_trip(tmp_path):
     net, _ = create_backbone("resnet18")
     report = load_backbone_weights(path, net, "resnet18")
     assert report.layout == "thetascope"
+    assert not report.unexpected and not report.missing  # the queue's sources stay out
     torch.testing.assert_close(net.state_dict()["conv1.weight"],
                                model.encoder_q.backbone.state_dict()["conv1.weight"])
 
@@ -118,3 +119,4 @@ def test_weights_flow_through_the_config(tmp_path):
                                ref["conv1.weight"])
     torch.testing.assert_close(model.encoder_k.backbone.state_dict()["conv1.weight"],
                                ref["conv1.weight"])
+    assert (model.queue_ids == -1).all() and int(model.self_negatives.sum()) == 0

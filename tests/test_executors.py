@@ -95,8 +95,9 @@ def test_plan_command_counts_and_estimates(tmp_path):
 
     out = tmp_path / "plan.json"
     res = subprocess.run([sys.executable, "-m", "thetascope", "plan", "smoke", "--set",
-                          "sweep.protocol=probe", "--json", str(out)], capture_output=True,
-                         text=True, env={**os.environ, "COLUMNS": "200"}, timeout=300)
+                          "sweep.protocol=probe", "--set", "ssl.augment=reference", "--json",
+                          str(out)], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200"}, timeout=300)
     assert res.returncode == 0, res.stderr
     est = json.loads(out.read_text())
     assert est["cells"] == 2 * 3 * 1 and est["fits"] == 2  # probe: one fit per dataset/seed

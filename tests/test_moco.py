@@ -169,8 +169,10 @@ def test_ssp_loss_decreases_on_a_phantom():
     with torch.no_grad():
         z1 = model.embed(a)
     # random init maps every image to nearly the same point; training spreads them out
+    # (0.72 -> 0.46 here; 0.18 when queries were also pushed away from their own image's
+    # older keys, before self-negatives were masked)
     off = ~torch.eye(64, dtype=torch.bool)
-    assert (z1 @ z1.T)[off].mean() < (z0 @ z0.T)[off].mean() - 0.3
+    assert (z1 @ z1.T)[off].mean() < (z0 @ z0.T)[off].mean() - 0.2
     assert not model.training  # left in eval mode for saliency
 
 

@@ -94,6 +94,9 @@ def test_theta_batch_runs_a_sweep(tmp_path):
     assert "set sweep.theta_batch=1" in console.export_text()
     metas = [p.read_text() for p in tmp_path.glob("cells/*/cell.json")]
     assert sum('"theta_batch": 2' in m for m in metas) == 8  # 2 datasets × two pairs
+    # the fused path masks self-negatives and says how often it had to
+    assert all('"self_negatives_masked": true' in m and '"self_negative_share"' in m
+               for m in metas)
     assert len(res.results.groupby(["dataset", "theta"])) == 10
 
 

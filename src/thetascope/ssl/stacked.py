@@ -13,6 +13,10 @@ kernels: per-layer overhead dominates small CPU batches.
     losses = pretrain_stacked(models, images, thetas, settings, seed)
     # the K models now hold their trained weights; losses[k] is model k's curve
 
+The K models see the same batches, so they share one record of the queue's sources
+(``queue_ids``/``queue_groups``): self-negatives are masked and counted as in ``MoCo``,
+and ``symmetric`` models get both loss terms, in ``MoCo.forward``'s order.
+
 torch.func's vmap would need batch norm without running statistics; grouped convolutions
 keep them, hence this hand-written fusion. Only ResNets (conv, BN, linear) are fused.
 """
@@ -28,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d, momentum_update
+from thetascope.ssl.negatives import same_source, self_negative_counts
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import pair_builder
 from thetascope.ssl.train import TrainSettings, check_sizes, lr_at
@@ -109,15 +114,18 @@ def pretrain_stacked(
     seed: int,
     pair_kw: dict | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    groups: torch.Tensor | None = None,
 ) -> list[list[float]]:
     """Train ``models[k]`` on (x, rot_θk(x)) for every k in one fused network.
 
     Same batches, key shuffles, queue initialisation and schedule as ``pretrain`` run K
-    times with the same seed; returns each model's loss curve.
+    times with the same seed (``groups`` as there); returns each model's loss curve.
     """
     kq, m, temp = models[0].K, models[0].m, models[0].T
-    if any(kq != md.K for md in models):
-        raise ValueError("all models of a θ batch must share the queue size")
+    flags = {(md.K, md.freeze_queue, md.mask_self_negatives, md.symmetric) for md in models}
+    if len(flags) > 1:
+        raise ValueError("all models of a θ batch must share the queue size and flags")
+    sym, mask = models[0].symmetric, models[0].mask_self_negatives
     n_models, n, b = len(models), images.shape[0], settings.batch_size
     check_sizes(n, settings, kq)
     device = next(models[0].parameters()).device
@@ -126,6 +134,9 @@ def pretrain_stacked(
     for p in k_net.parameters():
         p.requires_grad = False
     queue = torch.stack([md.queue for md in models]).to(device)  # (K, dim, Kq)
+    queue_ids, queue_groups = models[0].queue_ids.clone(), models[0].queue_groups.clone()
+    source = torch.arange(n) if groups is None else groups.to(torch.long)
+    counts = torch.zeros(3, dtype=torch.long, device=device)
     pairs = [pair_builder("fixed-theta", t, **(pair_kw or {})) for t in thetas]
     bf16 = settings.precision == "bf16"
 
@@ -135,6 +146,11 @@ def pretrain_stacked(
 
     def embed(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(net(x).reshape(x.shape[0], n_models, -1), dim=-1)  # (N, K, dim)
+
+    def keys_of(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Keys of a shuffled batch (split BN), in input order: ``MoCo._keys``."""
+        perm = torch.randperm(x.shape[0], device=device)
+        return embed(net, x[perm])[torch.argsort(perm)]
 
     opt = sgd(q_net.parameters(), settings)
     gen = torch.Generator().manual_seed(seed)
@@ -146,6 +162,7 @@ def pretrain_stacked(
             idx = torch.randperm(n, generator=gen)[:kq]
             _, vb = views(images[idx])
             queue = embed(k_net, vb.to(device)).permute(1, 2, 0).contiguous()
+            queue_ids, queue_groups = idx.to(device), source[idx].to(device)
     # without augmentation every view depends on its image alone: compute them once, as
     # ``pretrain`` does (same numbers, and no per-step rotations on the host)
     deterministic = all(getattr(p, "deterministic", False) for p in pairs)
@@ -163,18 +180,29 @@ def pretrain_stacked(
             g["lr"] = lr_at(step, settings)
         ctx = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16
                else contextlib.nullcontext())
+        ids = torch.tensor(idx)
+        ids, grp = ids.to(device), source[ids].to(device)
         with ctx:
             q = embed(q_net, qa)
+            q2 = embed(q_net, kb) if sym else None
             with torch.no_grad():
                 momentum_update(list(k_net.parameters()), list(q_net.parameters()), m)
-                perm = torch.randperm(b, device=device)
-                k = embed(k_net, kb[perm])[torch.argsort(perm)]
+                keys = [keys_of(k_net, kb)] + ([keys_of(k_net, qa)] if sym else [])
+            if q2 is not None:
+                q, ids, grp = torch.cat([q, q2]), ids.repeat(2), grp.repeat(2)
+            k = torch.cat(keys)
             l_pos = (q * k).sum(-1, keepdim=True)  # (N, K, 1)
             l_neg = torch.einsum("nkd,kdq->nkq", q, queue.to(q.dtype))
+            same = same_source(ids, queue_ids)
+            counts += self_negative_counts(same, grp, queue_groups)
+            if mask:
+                l_neg = l_neg.masked_fill(same[:, None, :], float("-inf"))
             logits = (torch.cat([l_pos, l_neg], -1) / temp).float()
+        rows = q.shape[0]
         per_model = F.cross_entropy(logits.reshape(-1, 1 + kq),
-                                    torch.zeros(b * n_models, dtype=torch.long, device=device),
-                                    reduction="none").reshape(b, n_models).mean(0)
+                                    torch.zeros(rows * n_models, dtype=torch.long,
+                                                device=device),
+                                    reduction="none").reshape(rows, n_models).mean(0)
         if not torch.isfinite(per_model).all():
             raise FloatingPointError(f"SSP loss became non-finite at step {step}; lower ssl.lr")
         opt.zero_grad(set_to_none=True)
@@ -182,8 +210,11 @@ def pretrain_stacked(
         opt.step()
         if not models[0].freeze_queue:
             with torch.no_grad():
-                queue[:, :, ptr:ptr + b] = k.permute(1, 2, 0).to(queue.dtype)
-                ptr = (ptr + b) % kq
+                for part in range(rows // b):  # as MoCo: a batch of keys at a time
+                    sl = slice(part * b, (part + 1) * b)
+                    queue[:, :, ptr:ptr + b] = k[sl].permute(1, 2, 0).to(queue.dtype)
+                    queue_ids[ptr:ptr + b], queue_groups[ptr:ptr + b] = ids[sl], grp[sl]
+                    ptr = (ptr + b) % kq
         for i, value in enumerate(per_model.detach().tolist()):
             losses[i].append(value)
         if on_step is not None:
@@ -194,5 +225,8 @@ def pretrain_stacked(
         for i, md in enumerate(models):
             md.queue.copy_(queue[i])
             md.queue_ptr.fill_(ptr)
+            md.queue_ids.copy_(queue_ids)
+            md.queue_groups.copy_(queue_groups)
+            md.self_negatives += counts.to(md.self_negatives.device)
             md.eval()
     return losses

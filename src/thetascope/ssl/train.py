@@ -4,6 +4,12 @@
     model = MoCo("resnet18", K=K)
     pair = pair_builder("fixed-theta", theta=30.0)                # batch -> (view a, view b)
     losses = pretrain(model, images, pair, TrainSettings(steps=36, batch_size=16), seed=0)
+    groups = group_codes(["vol1", "vol1", "vol2", ...])          # one source per image
+    losses = pretrain(model, images, pair, settings, seed=0, groups=groups)
+
+MoCo's queue remembers which image (index into ``images``) and source group each key came
+from, so a query's own image is masked out of its negatives (``negatives.py``); the share
+of queries that met one is counted in ``model.self_negatives``.
 
 Resuming: with ``checkpoint_every=k`` the loop hands a complete training state (weights,
 optimiser, data order, random generators, losses) to ``on_checkpoint`` every k steps;
@@ -60,8 +66,9 @@ def check_sizes(n_images: int, settings: TrainSettings, queue_size: int | None) 
 
 
 def fill_queue(model: MoCo, images: torch.Tensor, pair: PairFn, gen: torch.Generator,
-               device: torch.device) -> None:
-    """Start the queue with real keys of K seeded images instead of random vectors.
+               device: torch.device, groups: torch.Tensor | None = None) -> None:
+    """Start the queue with real keys of K seeded images instead of random vectors, and
+    record which images (and groups; None: each image its own) they came from.
 
     With random unit vectors every negative is near-orthogonal to every query, so the loss
     first *rises* while the queue fills; on short runs that hides whether training works.
@@ -71,6 +78,8 @@ def fill_queue(model: MoCo, images: torch.Tensor, pair: PairFn, gen: torch.Gener
     _, views = pair(images[idx])
     keys = torch.nn.functional.normalize(model.encoder_k(views.to(device)), dim=1)
     model.queue.copy_(keys.T.to(model.queue.dtype))
+    model.queue_ids.copy_(idx)
+    model.queue_groups.copy_(idx if groups is None else groups[idx])
     model.queue_ptr.zero_()
 
 
@@ -78,8 +87,9 @@ def resolve_queue_size(queue_size: int | str, batch_size: int, n_images: int) ->
     """Validate (or choose, for ``"auto"``) MoCo's K for a dataset of ``n_images``.
 
     Rules: the batch fits the data; K is a multiple of the batch size (the queue is written
-    a batch at a time); K + batch ≤ n_images, so a query's own image is unlikely to sit in
-    the queue as a "negative" (a real risk on small medical sets). ``auto`` picks the
+    a batch at a time); K + batch ≤ n_images, so the queue never needs more keys than
+    there are other images. That does not keep a query's own image out of the queue (the
+    order is reshuffled every epoch): ``MoCo.mask_self_negatives`` does. ``auto`` picks the
     largest such K, at most 4096.
     """
     if batch_size > n_images:
@@ -126,11 +136,13 @@ def pretrain(
     checkpoint_every: int = 0,
     on_checkpoint: Callable[[dict], None] | None = None,
     resume: dict | None = None,
+    groups: torch.Tensor | None = None,
 ) -> list[float]:
     """Train ``model`` on ``pair(batch)`` views of ``images``; returns the loss per step.
 
     Batches are drawn from seeded per-epoch permutations (drop_last), so two runs with the
-    same seed see the same images in the same order whatever θ is.
+    same seed see the same images in the same order whatever θ is. MoCo gets each batch's
+    image indices and ``groups`` codes (N,) (None: every image its own group) for its queue.
     """
     n, b = images.shape[0], settings.batch_size
     check_sizes(n, settings, model.K if isinstance(model, MoCo) else None)
@@ -153,7 +165,8 @@ def pretrain(
         torch.set_rng_state(resume["torch_rng"])
         losses, order, start = list(resume["losses"]), list(resume["order"]), resume["step"]
     elif settings.queue_init == "data" and isinstance(model, MoCo):
-        fill_queue(model, images, pair, gen, device)
+        fill_queue(model, images, pair, gen, device, groups)
+    source = torch.arange(n) if groups is None else groups.to(torch.long)
     all_a, all_b = pair(images) if getattr(pair, "deterministic", False) else (None, None)
     for step in range(start, settings.steps):
         if len(order) < b:
@@ -171,7 +184,11 @@ def pretrain(
             if bf16 else contextlib.nullcontext()
         )
         with ctx:
-            logits, labels = model(qa, kb)
+            if isinstance(model, MoCo):
+                ids = torch.tensor(idx)
+                logits, labels = model(qa, kb, ids.to(device), source[ids].to(device))
+            else:
+                logits, labels = model(qa, kb)
         loss = F.cross_entropy(logits, labels)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"SSP loss became {loss.item()} at step {step}; lower ssl.lr")
