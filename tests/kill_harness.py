@@ -55,11 +55,12 @@ def _marker(phases: Path, name: str, fn: Callable) -> Callable:
 def _instrument(phases: Path) -> None:
     import thetascope.report.figures as figures
     import thetascope.sweep.cell as cell
+    import thetascope.sweep.explain as explain
     import thetascope.sweep.runner as runner
     import thetascope.sweep.store as store
 
     cell.train_model = _marker(phases, "pretrain", cell.train_model)
-    cell.smoothgrad_pair = _marker(phases, "saliency", cell.smoothgrad_pair)
+    explain.smoothgrad_pair = _marker(phases, "saliency", explain.smoothgrad_pair)
     store.ResultStore.write_cell = _marker(phases, "write-cell", store.ResultStore.write_cell)
     runner.atomic_write_parquet = _marker(phases, "write-results", runner.atomic_write_parquet)
     figures.write_figures = _marker(phases, "report", figures.write_figures)

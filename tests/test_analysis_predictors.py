@@ -75,7 +75,7 @@ def test_power_on_a_planted_relationship():
 
 def test_curve_association_reports_not_estimable_reasons():
     a = curve_association([0.0, 90.0, 180.0], np.ones(3), np.ones((5, 3)), FINE, FINE * 0)
-    assert np.isnan(a.r) and "needs ≥ 4" in a.note
+    assert np.isnan(a.r) and "needs ≥ 3 (a finer θ grid)" in a.note
     b = curve_association(HALF, np.arange(7.0), np.ones((5, 7)), [0.0, 10.0, 200.0],
                           [1.0, 2.0, 3.0])
     assert np.isnan(b.p_value) and "neither covers" in b.note

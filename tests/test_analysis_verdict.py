@@ -106,7 +106,12 @@ def test_stage_writes_tables_figures_and_summary(stage):
     assert {"dataset", "test", "statistic", "p_value", "p_adjusted", "ci_low", "ci_high",
             "decision"} <= set(v.columns)
     per_dataset = v[v.dataset != "all"]
-    assert len(per_dataset) == 2 * 7  # 6 tests + the summary row, per dataset
+    # no untrained reference and no losses here: training, θ effect, periodicity, its
+    # margin, seed stability, 3 predictor tests and the summary row, per dataset
+    assert len(per_dataset) == 2 * 9
+    assert set(per_dataset[per_dataset.test == "training"].decision) == {"not tested"}
+    assert "raw trained curve (no untrained reference)" in \
+        per_dataset[per_dataset.test == "theta_effect"].detail.iloc[0]
     assert list(v[v.dataset == "all"].test) == ["curve_signature"]  # across the 2 datasets
     names = {p.name for p in st.figures}
     assert {"orient_polar.png", "orient_curves.png", "hog_example.png",

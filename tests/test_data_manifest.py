@@ -58,3 +58,30 @@ def test_manifest_problems(tmp_path):
     (root / "x.json").write_text('{"image": 1}')
     with pytest.raises(DataError, match="expected a JSON list"):
         load_manifest(ManifestSpec(path=root / "x.json"))
+
+
+def test_manifest_group_column_marks_the_source(tmp_path):
+    """A ``group`` column (or ``group_column``) names each image's source; its images are
+    one unit for the bootstrap and the splits (Sample.group)."""
+    import numpy as np
+    from PIL import Image
+
+    from thetascope.config import DataConfig, ManifestSpec
+    from thetascope.data.registry import create_dataset
+
+    rows = ["image,mask,patient"]
+    for i in range(4):
+        img = np.zeros((32, 32), np.uint8)
+        img[8:24, 8:24] = 80 + 40 * i
+        Image.fromarray(img).save(tmp_path / f"i{i}.png")
+        m = np.zeros((32, 32), np.uint8)
+        m[12:20, 12:20] = 255
+        Image.fromarray(m).save(tmp_path / f"m{i}.png")
+        rows.append(f"i{i}.png,m{i}.png,p{i // 2}")
+    (tmp_path / "list.csv").write_text("\n".join(rows))
+    spec = ManifestSpec(path=tmp_path / "list.csv", group_column="patient")
+    ds = create_dataset(spec, DataConfig(datasets=[spec], image_size=32, cache=False))
+    assert [s.group for s in ds.eval] == ["p0", "p0", "p1", "p1"]
+    plain = ManifestSpec(path=tmp_path / "list.csv")  # no 'group' column: each image alone
+    ds2 = create_dataset(plain, DataConfig(datasets=[plain], image_size=32, cache=False))
+    assert [s.group for s in ds2.eval] == [s.id for s in ds2.eval]

@@ -21,7 +21,7 @@ from thetascope.cli import app
 
 ARGS = ["--config", "smoke", "-s", "ssl.steps=2", "-s", "runtime.threads=1",
         "-s", "orient.enabled=false", "-s", "analysis.enabled=false"]
-KEY = ["dataset", "theta", "seed", "image_id", "metric"]
+KEY = ["model", "dataset", "theta", "seed", "image_id", "metric"]
 
 
 def _run(out: Path, *extra: str):

@@ -120,8 +120,9 @@ def test_relation_reuses_curve_association(monkeypatch):
 
 @pytest.fixture(scope="module")
 def downstream_run(tmp_path_factory):
+    # both volumes' lesion slices: the few-shot split is grouped by volume (issue I)
     cfg = apply_overrides(load_config(builtin_config_path("smoke")), [
-        "data.datasets=[{kind: mri-lesion, max_eval: 6}]",
+        "data.datasets=[{kind: mri-lesion, max_eval: 10}]",
         "sweep.thetas=[0, 72, 144, 216, 288]", "runtime.threads=1", "orient.enabled=false",
         "downstream.enabled=true", "downstream.fewshot_k=[2]", "downstream.probe_epochs=3",
         "downstream.probe_hidden=[16, 16, 8, 8, 8]", "downstream.fewshot_steps=20",

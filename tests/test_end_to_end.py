@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 # CPU results are bit-identical for a given torch thread count (reductions are split by
 # thread), so runs compared across processes pin it
 OVERRIDES = ["sweep.thetas=[0, 45, 90, 135, 180]", "runtime.threads=1"]
-KEY = ["dataset", "theta", "seed", "image_id", "metric"]
+KEY = ["model", "dataset", "theta", "seed", "image_id", "metric"]
 
 
 def _cfg():
@@ -51,13 +51,20 @@ def test_outputs_exist_and_are_complete(smoke_run):
     assert any(f.startswith("gallery_") for f in figs)
     df = pd.read_parquet(out / "results.parquet")
     for col in ("dataset", "theta", "seed", "image_id", "metric", "value", "protocol", "method",
-                "encoder", "target", "view", "binarize", "config_fp", "cell"):
+                "encoder", "target", "view", "binarize", "config_fp", "cell", "model", "group"):
         assert col in df.columns, col
     cfg = _cfg()
     n_metrics = len(cfg.metrics.names) + 1  # + mask_outside_valid
     n_images = 3 + 3
-    assert len(df) == len(cfg.sweep.thetas) * len(cfg.sweep.seeds) * n_images * n_metrics
+    grid = len(cfg.sweep.thetas) * len(cfg.sweep.seeds) * n_images
+    assert (df.model == "trained").sum() == grid * n_metrics
+    # the references: every θ, seed and image; chance has no mask_outside_valid row
+    for model, n in (("untrained", n_metrics), ("resample", n_metrics),
+                     ("chance", n_metrics - 1)):
+        assert (df.model == model).sum() == grid * n, model
     assert not df.duplicated(KEY).any()
+    assert set(df[df.dataset == "mri-lesion"].group) <= {"brain1", "brain2"}
+    assert (out / "references").is_dir()
     dice = df[df.metric == "dice"].value
     assert dice.between(0, 1).all()
     assert "synthetic" in (out / "summary.md").read_text()
@@ -99,8 +106,9 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing(smoke_run, tmp_path):
     assert f"{done_before} already finished, skipped" in res.stderr
     df = pd.read_parquet(out / "results.parquet")
     assert not df.duplicated(KEY).any()
+    first = pd.concat([smoke_run.results, smoke_run.references], ignore_index=True)
     pd.testing.assert_frame_equal(_sorted(df).drop(columns="config_fp"),
-                                  _sorted(smoke_run.results).drop(columns="config_fp"))
+                                  _sorted(first).drop(columns="config_fp"))
     assert not list(out.rglob(".tmp-*"))
 
 

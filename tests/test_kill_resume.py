@@ -34,7 +34,7 @@ ARGS = ["--config", "smoke", "-s", "data.image_size=32", "-s", "ssl.steps=3",
 N_CELLS = 8  # 2 datasets × 4 θ × 1 seed
 MIN_KILLS = 20
 CELL_KILLS = 14  # kills aimed at cells before the rest may finish (then: late phases)
-KEY = ["dataset", "theta", "seed", "image_id", "metric"]
+KEY = ["model", "dataset", "theta", "seed", "image_id", "metric"]
 CELL_PHASES = ("pretrain", "saliency", "write-cell")
 LATE_PHASES = ("write-results", "report")
 

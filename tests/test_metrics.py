@@ -126,3 +126,24 @@ def test_score_image_records_mask_outside_valid():
     assert out["dice"] == 1.0  # scored against the part of the mask inside valid
     assert out["pointing_game"] == 1.0
     assert out["mass_in_mask"] == 1.0
+
+
+def test_chance_levels_hand_computed():
+    """A 2×2 mask in a 10×10 valid region: pointing game and mass in mask at chance are
+    its share (0.04); uniform noise binarised by topk picks 4 of 100 pixels, so Dice at
+    chance is the share too; Otsu keeps about half: Dice ≈ 2·0.5·4 / (50 + 4) = 0.074."""
+    from thetascope.metrics.chance import chance_scores
+
+    valid = np.ones((10, 10), bool)
+    gt = np.zeros((10, 10), bool)
+    gt[:2, :2] = True
+    pg = chance_scores(gt, valid, "otsu", ["pointing_game", "mass_in_mask"])
+    assert pg == {"pointing_game": pytest.approx(0.04), "mass_in_mask": pytest.approx(0.04)}
+    topk = chance_scores(gt, valid, "topk", ["dice", "iou"], draws=4000)
+    assert topk["dice"] == pytest.approx(0.04, abs=0.006)
+    otsu = chance_scores(gt, valid, "otsu", ["dice"], draws=2000)
+    assert otsu["dice"] == pytest.approx(2 * 0.5 * 4 / (50 + 4), abs=0.01)
+    empty = chance_scores(np.zeros((10, 10), bool), valid, "otsu", ["dice", "pointing_game"])
+    assert all(np.isnan(v) for v in empty.values())
+    with pytest.raises(ValueError, match="no chance level"):
+        chance_scores(gt, valid, "otsu", ["nope"])

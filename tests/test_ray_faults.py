@@ -22,7 +22,7 @@ from thetascope.sweep.executors import FAULT_WORKER_EXIT
 from thetascope.sweep.runner import run_experiment
 
 pytestmark = pytest.mark.slow
-KEY = ["dataset", "theta", "seed", "image_id", "metric"]
+KEY = ["model", "dataset", "theta", "seed", "image_id", "metric"]
 BASE = ["sweep.thetas=[0, 90]", "ssl.steps=3", "runtime.threads=1", "runtime.cpus_per_task=1",
         "orient.enabled=false", "analysis.enabled=false"]
 

@@ -87,7 +87,7 @@ def test_second_process_refuses_while_the_first_runs(tmp_path):
     # the refused run wrote nothing: one run in the log, complete and unduplicated results
     assert (out / "run.log").read_text().count("INFO run smoke into") == 1
     df = pd.read_parquet(out / "results.parquet")
-    assert not df.duplicated(["dataset", "theta", "seed", "image_id", "metric"]).any()
+    assert not df.duplicated(["model", "dataset", "theta", "seed", "image_id", "metric"]).any()
     assert set(df.theta) == {0.0, 90.0} and len(list((out / "cells").iterdir())) == 4
 
 

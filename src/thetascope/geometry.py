@@ -11,6 +11,9 @@ are multiplied by ``circle_mask`` and every score is computed inside it.
     m = circle_mask(64, 64)                  # bool (64, 64)
 
 Angles are in degrees, counter-clockwise on screen, about the image centre; any real θ.
+Interpolation: ``bilinear`` (default for images), ``nearest``, or ``fourier``: a
+band-limited rotation by three Fourier shears that blurs no angle more than another
+(``shear_rotation.py``; square images only), the default for rotating saliency maps back.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Literal
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-Interpolation = Literal["bilinear", "nearest"]
+Interpolation = Literal["bilinear", "nearest", "fourier"]
 _MODES = {
     "bilinear": TF.InterpolationMode.BILINEAR,
     "nearest": TF.InterpolationMode.NEAREST,
@@ -39,11 +42,23 @@ def rotate(
     Differentiable (torchvision's grid-sample path), so saliency can flow through it.
     Multiples of 360° return the input unchanged (no resampling blur).
     """
-    if interpolation not in _MODES:
-        raise ValueError(f"interpolation must be one of {list(_MODES)}, got {interpolation!r}")
+    if interpolation not in (*_MODES, "fourier"):
+        raise ValueError(f"interpolation must be one of {[*_MODES, 'fourier']}, got "
+                         f"{interpolation!r}")
     if float(theta) % 360.0 == 0.0:
         return images
+    if interpolation == "fourier":
+        from thetascope.shear_rotation import fourier_rotate
+
+        out = fourier_rotate(images, theta)
+        return out if fill == 0.0 else torch.where(_inside(images, theta), out, fill)
     return TF.rotate(images, float(theta), interpolation=_MODES[interpolation], fill=[fill])
+
+
+def _inside(images: torch.Tensor, theta: float) -> torch.Tensor:
+    """Pixels of the rotated frame that come from inside the source frame (for ``fill``)."""
+    ones = torch.ones(images.shape[-2:], dtype=images.dtype, device=images.device)
+    return TF.rotate(ones[None], float(theta), interpolation=_MODES["nearest"])[0] > 0.5
 
 
 def circle_mask(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:

@@ -23,7 +23,8 @@ import pandas as pd
 
 from thetascope.analysis.cube import Cube, bootstrap_curves
 from thetascope.analysis.predictors import curve_association
-from thetascope.analysis.verdict import VERDICT_COLUMNS, VerdictSettings, _decide, _row
+from thetascope.analysis.verdict import VERDICT_COLUMNS, VerdictSettings, decide
+from thetascope.analysis.verdict import row as verdict_row
 
 
 def downstream_curve(results: pd.DataFrame, dataset: str, metric: str) -> tuple[np.ndarray,
@@ -45,7 +46,7 @@ def downstream_verdict(results: pd.DataFrame, cubes: dict[str, Cube], metrics: l
             pt, pv = downstream_curve(results, name, m)
             ok = np.isfinite(pv)
             if ok.sum() < 4:
-                rows.append(_row(name, f"dice_predicts:{m}", "pearson r", np.nan,
+                rows.append(verdict_row(name, f"dice_predicts:{m}", "pearson r", np.nan,
                                  detail=f"{int(ok.sum())} θ with {m}; needs ≥ 4",
                                  n=int(ok.sum())))
                 continue
@@ -53,26 +54,26 @@ def downstream_verdict(results: pd.DataFrame, cubes: dict[str, Cube], metrics: l
                                   st.exclude_zero, st.shift_step, st.surrogates, st.seed)
             detail = a.note if a.null == "none" else "; ".join(
                 x for x in (f"null {a.null}", a.note) if x)
-            rows.append(_row(name, f"dice_predicts:{m}", "pearson r", a.r, a.p_value,
+            rows.append(verdict_row(name, f"dice_predicts:{m}", "pearson r", a.r, a.p_value,
                              ci=(a.ci_low, a.ci_high), detail=detail, n=a.n_points))
     df = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     if df.empty:
         return df
     df["decision"] = df["decision"].astype(object)
-    _decide(df, df.test.str.startswith("dice_predicts:"), st)
+    decide(df, df.test.str.startswith("dice_predicts:"), st)
     summary = []
     for name in cubes:
         d = df[df.dataset == name]
         est = d[d.p_adjusted.notna()]
         if est.empty:
-            summary.append(_row(name, "dice_predicts_downstream", "pearson r", np.nan,
+            summary.append(verdict_row(name, "dice_predicts_downstream", "pearson r", np.nan,
                                 decision="not estimable",
                                 detail=f"saliency {score_name} predicts downstream quality: "
                                 "not estimable (no downstream test estimable)"))
             continue
         best = est.loc[est.p_adjusted.idxmin()]
         yes = "yes" if (est.decision == "yes").any() else "no"
-        row = _row(name, "dice_predicts_downstream", f"r of {best.test}", best.statistic,
+        row = verdict_row(name, "dice_predicts_downstream", f"r of {best.test}", best.statistic,
                    best.p_value, ci=(best.ci_low, best.ci_high), decision=yes, n=len(est),
                    detail=f"saliency {score_name} predicts downstream quality: {yes} "
                    f"(r = {best.statistic:.2f}, p = {best.p_value:.3g}, adjusted "

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from thetascope.analysis.verdict import VERDICT_COLUMNS, VerdictSettings, _decide, _row
+from thetascope.analysis.verdict import VERDICT_COLUMNS, VerdictSettings, decide
+from thetascope.analysis.verdict import row as verdict_row
 
 MIN_SEEDS = 2  # a paired t-test needs a spread: 2 paired seeds at the least
 FEW_SEEDS = 5  # below this, say that the test has little power
@@ -103,7 +104,7 @@ def baseline_verdict(results: pd.DataFrame, baselines: pd.DataFrame, metrics: li
                              f"paired t, p ×{n_theta} θ for choosing the best{few}")
                 else:
                     text += f"; {c['why']}"
-                rows.append(_row(name, f"beats_baseline:{b}:{m}",
+                rows.append(verdict_row(name, f"beats_baseline:{b}:{m}",
                                  "best θ − baseline (mean over seeds)", c["mean"], c["p"],
                                  c["dz"], c["ci"], n=c["n"]))
                 words.append((b, m, text))
@@ -111,7 +112,7 @@ def baseline_verdict(results: pd.DataFrame, baselines: pd.DataFrame, metrics: li
     if df.empty:
         return df
     df["decision"] = df["decision"].astype(object)
-    _decide(df, df.test.str.startswith("beats_baseline:"), settings)
+    decide(df, df.test.str.startswith("beats_baseline:"), settings)
     df["detail"] = [f"best θ beats {b} on {m}: {dec} ({text})"
                     for (b, m, text), dec in zip(words, df["decision"], strict=True)]
     return df

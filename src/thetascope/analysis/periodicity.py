@@ -1,26 +1,31 @@
 """Which periods carry the variance of the per-θ mean curve, and where are its peaks?
 
     spec = harmonic_spectrum(thetas, curve)          # Spectrum(periods, share, kind, note)
-    res = periodicity(cube.values, cube.thetas, n_boot=1000, n_perm=1000)
-    res.dominant_period, res.share, res.share_ci, res.p_value, res.peaks
+    res = periodicity(cube.values, cube.thetas, n_boot=1000, groups=cube.groups)
+    res.best_period, res.share, res.share_ci, res.p_value, res.peaks
+    res.runner_up, res.margin, res.margin_ci, res.margin_p   # does it beat the others?
 
 What can be estimated depends on the θ grid, and the code says which case applies:
 
 - ``full_circle`` (uniform, n steps of 360/n): the DFT of the demeaned curve; harmonic k
   has period 360/k and ``share`` is its fraction of the variance (shares sum to 1).
-- ``partial`` (uniform or not, not covering the circle; e.g. 0..180 step 30): for each
-  period 360/k that is observable, the R² of a least-squares sinusoid with a floating
-  mean (generalised Lomb–Scargle). Observable: at least one full cycle inside the span
-  (period ≤ max θ − min θ) and at least two samples per cycle (period ≥ 2 × largest gap).
-  On 0..180 step 30 that is 180°, 120°, 90°, 72°, 60°; 360° is *not* estimable (it cannot
-  be told from a trend). R² values of different periods overlap and do not sum to 1.
-  Fewer than 5 θ (3 parameters + 2 residual degrees of freedom) -> nothing estimable.
+- ``partial``: for each observable period 360/k, the R² of a least-squares sinusoid with
+  a floating mean (generalised Lomb–Scargle). On a grid that goes round the circle with
+  gaps (e.g. every 30° but θ = 0, which the tests leave out) every period of at least two
+  median gaps is observable. Otherwise (e.g. 30..180 step 30) a period needs one full
+  cycle inside the span (period ≤ max θ − min θ) and two samples per cycle (period ≥ 2 ×
+  largest gap): 360° cannot be told from a trend. R² values of different periods overlap
+  and do not sum to 1. Fewer than 5 θ (3 parameters + 2 residual degrees of freedom):
+  nothing estimable.
 
-The dominant period's share gets a crossed-bootstrap CI and a stability (share of
-replicates whose dominant period is the same), and a p-value: with ``test="min_f"``
-(default) the min F′ of that period's sinusoid (seeds and images random, as in
-``theta_effect``) multiplied by the number of candidate periods, since the largest was
-picked (Bonferroni); otherwise the θ-permutation null of the largest share.
+The best-fitting period's share gets a crossed-bootstrap CI (seeds × source groups) and a
+p-value: with ``test="min_f"`` (default) the min F′ of that period's sinusoid (seeds and
+groups random, sphericity corrected, as in ``theta_effect``) multiplied by the number of
+candidate periods, since the largest was picked (Bonferroni); otherwise the θ-permutation
+null of the largest share. Whether it fits *better than the others*: the margin of its
+share over the runner-up's, with the bootstrap replicates' margins giving a 95% CI and a
+one-sided p (share of replicates where the runner-up fits at least as well); it needs ≥ 3
+seeds and ≥ 3 groups, since a bootstrap of two draws knows only three resamples.
 
 Peaks of the mean curve come from ``scipy.signal.find_peaks`` with prominence ≥
 ``prominence`` × the median CI width (the curve wraps around on a full-circle grid); each
@@ -38,7 +43,8 @@ import pandas as pd
 from scipy.signal import find_peaks
 
 from thetascope.analysis.cube import bootstrap_curves, percentile_ci
-from thetascope.analysis.theta_effect import block_curves, min_f_contrast, permuted_means
+from thetascope.analysis.min_f import min_f_contrast
+from thetascope.analysis.theta_effect import block_curves, permuted_means
 
 
 @dataclass
@@ -59,11 +65,27 @@ def grid_kind(thetas) -> str:
     return "full_circle" if np.allclose(gaps, 360.0 / n, atol=1e-6) else "partial"
 
 
+def _round_circle(t: np.ndarray) -> bool:
+    """The grid goes round the circle: no circular gap wider than twice the median gap."""
+    u = np.unique(np.round(t % 360.0, 9))
+    if len(u) < 5:
+        return False
+    gaps = np.diff(np.concatenate([u, [u[0] + 360.0]]))
+    return bool(gaps.max() <= 2 * np.median(gaps) + 1e-9)
+
+
 def observable_periods(thetas) -> tuple[np.ndarray, str]:
     """Periods 360/k estimable on a partial grid, and why the list is what it is."""
     t = np.sort(np.asarray(thetas, dtype=np.float64))
     if len(t) < 5:
         return np.array([]), f"{len(t)} θ: at least 5 are needed to fit a sinusoid"
+    if _round_circle(t):
+        u = np.unique(np.round(t % 360.0, 9))
+        gap = float(np.median(np.diff(np.concatenate([u, [u[0] + 360.0]]))))
+        ks = [k for k in range(1, 361) if 360.0 / k >= 2 * gap - 1e-9 and 2 * k < len(u)]
+        return (np.array([360.0 / k for k in ks]),
+                f"grid round the circle with gaps ({len(u)} θ, median gap {gap:g}°): "
+                f"periods down to {2 * gap:g}°; R² per period, not additive")
     span, gap = t[-1] - t[0], float(np.max(np.diff(t)))
     ks = [k for k in range(1, 361) if 2 * gap - 1e-9 <= 360.0 / k <= span + 1e-9]
     periods = np.array([360.0 / k for k in ks])
@@ -138,7 +160,7 @@ def curve_peaks(thetas, mean, lo, hi, boots, prominence: float = 1.0,
 @dataclass
 class Periodicity:
     kind: str
-    dominant_period: float = float("nan")
+    best_period: float = float("nan")
     share: float = float("nan")
     share_ci: tuple[float, float] = (float("nan"), float("nan"))
     stability: float = float("nan")
@@ -146,6 +168,15 @@ class Periodicity:
     spectrum: pd.DataFrame = field(default_factory=pd.DataFrame)
     peaks: pd.DataFrame = field(default_factory=pd.DataFrame)
     note: str = ""
+    runner_up: float = float("nan")
+    margin: float = float("nan")
+    margin_ci: tuple[float, float] = (float("nan"), float("nan"))
+    margin_p: float = float("nan")
+    margin_note: str = ""
+
+    @property
+    def dominant_period(self) -> float:  # the name before "best-fitting"
+        return self.best_period
 
 
 def sinusoid_basis(thetas, period: float) -> np.ndarray:
@@ -156,14 +187,16 @@ def sinusoid_basis(thetas, period: float) -> np.ndarray:
     return q[:, np.abs(np.diag(r)) > 1e-9 * max(1.0, np.abs(r).max())]
 
 
-def _dominant_p(v, c, th, spec: Spectrum, k: int, test: str, n_perm: int, seed: int):
-    """p-value of the dominant period: min F′ of its sinusoid × the number of candidate
+def _best_p(v, c, th, spec: Spectrum, k: int, test: str, n_perm: int, seed: int, groups,
+            sphericity: str, df: str):
+    """p-value of the best period: min F′ of its sinusoid × the number of candidate
     periods (Bonferroni for picking the largest), or the θ-permutation null of the max share."""
-    if test == "min_f" and v.shape[0] >= 2 and v.shape[1] >= 2:
-        _, p, note = min_f_contrast(v, sinusoid_basis(th, spec.periods[k]))
+    if test == "min_f":
+        res = min_f_contrast(v, sinusoid_basis(th, spec.periods[k]), groups, sphericity, df)
         m = len(spec.periods)
-        return (min(1.0, p * m) if np.isfinite(p) else p,
-                f"{spec.note}; min F′ of the {spec.periods[k]:g}° sinusoid × {m} periods")
+        p = min(1.0, res.p_value * m) if np.isfinite(res.p_value) else res.p_value
+        return p, (f"{spec.note}; min F′ of the {spec.periods[k]:g}° sinusoid × {m} periods"
+                   + ("" if np.isfinite(p) else f" ({res.note})"))
     if len(c) < 2:
         return float("nan"), spec.note + "; one block: no permutation p-value"
     rng = np.random.default_rng(seed + 1)
@@ -173,13 +206,31 @@ def _dominant_p(v, c, th, spec: Spectrum, k: int, test: str, n_perm: int, seed: 
     return (1 + ge) / (1 + n_perm), spec.note + "; θ-permutation null of the largest share"
 
 
+def _margin(shares: np.ndarray, b_share: np.ndarray, k: int, n_seeds: int, n_groups: int):
+    """Best period's share minus the runner-up's: (runner-up index, margin, CI, p, note)."""
+    if shares.shape[-1] < 2:
+        return -1, float("nan"), (float("nan"), float("nan")), float("nan"), \
+            "one candidate period: nothing to beat"
+    others = np.delete(np.arange(shares.shape[-1]), k)
+    j = int(others[np.argmax(shares[others])])
+    margin = float(shares[k] - shares[j])
+    if n_seeds < 3 or n_groups < 3 or not len(b_share):
+        return j, margin, (float("nan"), float("nan")), float("nan"), \
+            f"{n_seeds} seeds × {n_groups} groups: a bootstrap needs ≥ 3 of each"
+    bm = b_share[:, k] - np.max(b_share[:, others], axis=1)
+    lo, hi = percentile_ci(bm)
+    return j, margin, (float(lo), float(hi)), float((1 + np.sum(bm <= 0)) / (1 + len(bm))), ""
+
+
 def periodicity(values: np.ndarray, thetas, n_boot: int = 1000, n_perm: int = 1000,
                 blocks: str = "seed", prominence: float = 1.0, seed: int = 0,
-                test: str = "min_f") -> Periodicity:
-    """Spectrum, dominant period (CI, stability, p) and peaks of a (S, I, T) cube's curve."""
+                test: str = "min_f", groups=None,
+                sphericity: str = "greenhouse_geisser", df: str = "min") -> Periodicity:
+    """Spectrum, best-fitting period (CI, stability, p, margin over the runner-up) and
+    peaks of a (S, I, T) cube's mean curve."""
     v = np.asarray(values, dtype=np.float64)
     th = np.asarray(thetas, dtype=np.float64)
-    boots = bootstrap_curves(v, n_boot, seed)
+    boots = bootstrap_curves(v, n_boot, seed, groups=groups)
     c, _ = block_curves(v, blocks)
     mean = c.mean(0) if len(c) else np.full(len(th), np.nan)
     lo, hi = percentile_ci(boots)
@@ -191,8 +242,11 @@ def periodicity(values: np.ndarray, thetas, n_boot: int = 1000, n_perm: int = 10
     b_share = harmonic_spectrum(th, boots[np.all(np.isfinite(boots), axis=1)]).share
     ci = percentile_ci(b_share[:, k])
     stab = float(np.mean(np.argmax(b_share, axis=1) == k)) if len(b_share) else float("nan")
-    obs = float(spec.share[k])
-    p_value, note = _dominant_p(v, c, th, spec, k, test, n_perm, seed)
+    p_value, note = _best_p(v, c, th, spec, k, test, n_perm, seed, groups, sphericity, df)
+    n_groups = len(set(groups)) if groups is not None else v.shape[1]
+    j, margin, m_ci, m_p, m_note = _margin(spec.share, b_share, k, v.shape[0], n_groups)
     table = pd.DataFrame({"period": spec.periods, "share": spec.share})
-    return Periodicity(spec.kind, float(spec.periods[k]), obs, (float(ci[0]), float(ci[1])),
-                       stab, p_value, table, peaks, note)
+    return Periodicity(spec.kind, float(spec.periods[k]), float(spec.share[k]),
+                       (float(ci[0]), float(ci[1])), stab, p_value, table, peaks, note,
+                       float(spec.periods[j]) if j >= 0 else float("nan"), margin, m_ci, m_p,
+                       m_note)

@@ -18,19 +18,62 @@ jump) replace the shifts; otherwise the test is not estimable. θ = 0
 at 0 would otherwise pass for a relationship. CI: the score's crossed-bootstrap curves
 correlated with the fixed predictor (the predictor's own sampling error is ignored).
 
+Generic rotation effects (``generic``, ``analysis.generic_terms``): S(θ) has nearly the
+same shape on every dataset (1 at 0°, lowest near 90°, a bump at 180°), so any score effect
+symmetric about 180° (harder views at larger angles, |sin θ|; a 2- or 4-fold resampling
+pattern, cos 2θ, cos 4θ) correlates with it without involving any image. Both the score
+curve and every shifted predictor are residualised on an intercept and the generic terms
+(default |sin θ| and the cos and sin of the 2- and 4-fold harmonics) before correlating,
+so only what they leave is credited to orientation. The harmonics enter with cos *and* sin,
+which keeps the basis (nearly: |sin θ| lies 99 % in those harmonics) closed under
+rotation: a shifted predictor's residual is then the shifted residual and the shift null
+stays exchangeable (with cos terms alone the unshifted, symmetric S(θ) was unlike its
+shifted copies and the null degenerate). Not estimable: fewer than 3 residual degrees of
+freedom; a score curve made of generic terms only; a predictor that holds (almost) nothing
+beyond them at the sweep θ (under 1 % of its variance left).
+
 Image level: does an image's own S(θ) predict its own score(θ) beyond the dataset mean?
 Both are centred per θ over images (the dataset-mean curve removed), r_i is image i's
 correlation over θ, the statistic is the mean r_i, and the null re-pairs images at random
-(image i's score with image π(i)'s predictor), which keeps every curve whole.
+(image i's score with image π(i)'s predictor), which keeps every curve whole. Slices of
+one volume share their curves, so with ``groups`` the curves are first averaged per source
+group and groups are re-paired; a re-pairing null of G groups cannot give p below 1/G!,
+which the note states (``min_p``).
 P-values are two-sided; see ``multiple.adjust`` for control across datasets/predictors.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def generic_design(thetas, terms) -> np.ndarray:
+    """(T, 1 + …): an intercept and each generic term at θ (degrees): ``abs_sin`` is
+    |sin θ|, ``h<k>`` adds cos kθ and sin kθ."""
+    t = np.radians(np.asarray(thetas, dtype=np.float64))
+    cols = [np.ones_like(t)]
+    for term in terms:
+        if term == "abs_sin":
+            cols.append(np.abs(np.sin(t)))
+        elif re.fullmatch(r"h[1-9][0-9]*", str(term)):
+            k = int(term[1:])
+            cols += [np.cos(k * t), np.sin(k * t)]
+        else:
+            raise ValueError(f"unknown generic term {term!r}: use abs_sin or h<k> (h2, h4)")
+    return np.stack(cols, axis=1)
+
+
+def residualise(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Rows of ``y`` (..., T) minus their least-squares fit on the columns of ``x`` (T, p)."""
+    y = np.asarray(y, dtype=np.float64)
+    flat = y.reshape(-1, y.shape[-1]).T
+    coef, *_ = np.linalg.lstsq(x, flat, rcond=None)
+    return (flat - x @ coef).T.reshape(y.shape)
 
 
 @dataclass
@@ -45,6 +88,7 @@ class Association:
     null: str
     n_null: int
     note: str = ""
+    min_p: float = 0.0  # the smallest p the null can give
 
 
 def _na(predictor: str, level: str, n: int, note: str) -> Association:
@@ -104,22 +148,43 @@ def phase_surrogates(values: np.ndarray, n: int, rng: np.random.Generator,
 
 def curve_association(theta_eval, score_mean, score_boots, pred_theta, pred_values,
                       predictor: str = "", exclude_zero: bool = True, shift_step: float = 1.0,
-                      n_surrogates: int = 1000, seed: int = 0) -> Association:
-    """Correlation of a score curve with a predictor curve, with an autocorrelation-aware null."""
+                      n_surrogates: int = 1000, seed: int = 0,
+                      generic: tuple[str, ...] | list[str] = ()) -> Association:
+    """Correlation of a score curve with a predictor curve, with an autocorrelation-aware
+    null, after removing the ``generic`` rotation terms from both."""
     th = np.asarray(theta_eval, dtype=np.float64)
     keep = _keep(th, exclude_zero) & np.isfinite(score_mean)
     y = np.asarray(score_mean, dtype=np.float64)[keep]
-    if keep.sum() < 4:
-        return _na(predictor, "dataset", int(keep.sum()),
-                   f"{int(keep.sum())} usable θ (θ = 0 excluded: {exclude_zero}); needs ≥ 4")
+    design = generic_design(th[keep], list(generic))
+    df = int(keep.sum()) - int(np.linalg.matrix_rank(design))
+    if keep.sum() < 4 or df < 3:
+        why = (f"{int(keep.sum())} usable θ" + (" (θ = 0 left out)" if exclude_zero else "")
+               + (f" minus {int(np.linalg.matrix_rank(design))} intercept and generic terms "
+                  f"({', '.join(generic)})" if generic else "")
+               + f" leave {max(df, 0)} degree(s) of freedom")
+        return _na(predictor, "dataset", int(keep.sum()), f"{why}; the curve-level test needs "
+                   "≥ 3 (a finer θ grid)")
+    y_res = residualise(y, design)
+    if np.linalg.norm(y_res) <= 1e-9 * max(np.linalg.norm(y - y.mean()), 1e-300):
+        return _na(predictor, "dataset", int(keep.sum()), "the score curve is entirely "
+                   "generic rotation terms: nothing left for orientation to explain")
     pt = np.asarray(pred_theta, dtype=np.float64)
     pv = np.asarray(pred_values, dtype=np.float64)
+    at_sweep = periodic_eval(pt, pv, th[keep]) if covers_circle(pt) else \
+        np.interp(th[keep], np.sort(pt), pv[np.argsort(pt)])
+    left = np.var(residualise(at_sweep, design)) / max(np.var(at_sweep), 1e-300)
+    if generic and left < 0.01:
+        return _na(predictor, "dataset", int(keep.sum()), f"at the sweep θ the predictor "
+                   f"holds nothing beyond the generic terms ({100 * left:.2g} % of its "
+                   "variance left)")
     if covers_circle(pt):
         shifts = np.arange(0.0, 360.0, shift_step)
         cand = periodic_eval(pt, pv, th[keep][None, :] - shifts[:, None])  # row 0: no shift
-        null, null_name = rowwise_r(cand, y[None])[:, 0], f"circular shift ({len(shifts)})"
-        r = float(null[0])
+        null = rowwise_r(residualise(cand, design), y_res[None])[:, 0]
+        null_name, r = f"circular shift ({len(shifts)})", float(null[0])
         p = float(np.mean(np.abs(null) >= abs(r) - 1e-12)) if np.isfinite(r) else float("nan")
+        x = cand[0]
+        min_p = 1.0 / len(shifts)
     else:
         uniform = len(pt) >= 4 and np.allclose(np.diff(np.sort(pt)), np.diff(np.sort(pt))[0])
         inside = uniform and th[keep].min() >= pt.min() and th[keep].max() <= pt.max()
@@ -129,38 +194,51 @@ def curve_association(theta_eval, score_mean, score_boots, pred_theta, pred_valu
         o = np.argsort(pt)
         sur = phase_surrogates(pv[o], n_surrogates, np.random.default_rng(seed), mirror=True)
         at = np.array([np.interp(th[keep], pt[o], s) for s in np.vstack([pv[o], sur])])
-        null = rowwise_r(at, y[None])[:, 0]
+        null = rowwise_r(residualise(at, design), y_res[None])[:, 0]
         r = float(null[0])
         p = float((1 + np.sum(np.abs(null[1:]) >= abs(r) - 1e-12)) / (1 + n_surrogates))
-        null_name = f"phase-randomised ({n_surrogates})"
-    x = periodic_eval(pt, pv, th[keep]) if covers_circle(pt) else at[0]
+        null_name, x, min_p = f"phase-randomised ({n_surrogates})", at[0], 1 / (1 + n_surrogates)
     boots = np.asarray(score_boots, dtype=np.float64)[:, keep]
-    br = rowwise_r(boots[np.all(np.isfinite(boots), axis=1)], x[None])[:, 0]
+    boots = boots[np.all(np.isfinite(boots), axis=1)]
+    br = rowwise_r(residualise(boots, design), residualise(x, design)[None])[:, 0]
     br = br[np.isfinite(br)]
     lo, hi = np.quantile(br, [0.025, 0.975]) if len(br) else (np.nan, np.nan)
+    note = "" if np.isfinite(r) else "a curve is constant"
+    if generic:
+        note = "; ".join(x for x in (note, f"generic terms removed: {', '.join(generic)}")
+                         if x)
     return Association(predictor, "dataset", r, p, float(lo), float(hi), int(keep.sum()),
-                       null_name, len(null), "" if np.isfinite(r) else "a curve is constant")
+                       null_name, len(null), note, min_p)
 
 
 def image_association(theta_eval, score_img, pred_img, predictor: str = "",
                       exclude_zero: bool = True, n_perm: int = 2000, n_boot: int = 1000,
-                      seed: int = 0) -> Association:
-    """Mean within-image correlation of score and predictor residuals (dataset mean removed),
-    against a null that re-pairs images at random."""
+                      seed: int = 0, groups=None) -> Association:
+    """Mean within-image (within-group with ``groups``) correlation of score and predictor
+    residuals (dataset mean removed), against a null that re-pairs images (groups)."""
     keep = _keep(theta_eval, exclude_zero)
     d = np.asarray(score_img, dtype=np.float64)[:, keep]
     s = np.asarray(pred_img, dtype=np.float64)[:, keep]
     ok = np.all(np.isfinite(d), axis=1) & np.all(np.isfinite(s), axis=1)
     d, s = d[ok], s[ok]
+    unit = "image"
+    if groups is not None:
+        g = np.asarray([str(x) for x in groups])[ok]
+        if len(set(g)) < len(g):
+            uniq = sorted(set(g))
+            d = np.stack([d[g == u].mean(0) for u in uniq]) if uniq else d
+            s = np.stack([s[g == u].mean(0) for u in uniq]) if uniq else s
+            unit = "group"
     n_i, n_t = d.shape
     if n_i < 3 or n_t < 4:
-        return _na(predictor, "image", n_i, f"{n_i} images × {n_t} θ: needs ≥ 3 × ≥ 4")
+        return _na(predictor, "image", n_i, f"{n_i} {unit}s × {n_t} θ: needs ≥ 3 × ≥ 4")
     rmat = rowwise_r(d - d.mean(0), s - s.mean(0))  # (I, I): score of i vs predictor of j
     good = np.isfinite(np.diag(rmat))
     rmat = np.nan_to_num(rmat[np.ix_(good, good)])
     n_i = int(good.sum())
     if n_i < 3:
-        return _na(predictor, "image", n_i, "fewer than 3 images with non-constant residuals")
+        return _na(predictor, "image", n_i, f"fewer than 3 {unit}s with non-constant "
+                   "residuals")
     rng = np.random.default_rng(seed)
     obs = float(np.mean(np.diag(rmat)))
     perms = np.argsort(rng.random((n_perm, n_i)), axis=1)
@@ -170,5 +248,7 @@ def image_association(theta_eval, score_img, pred_img, predictor: str = "",
         warnings.simplefilter("ignore", RuntimeWarning)
         boot = np.diag(rmat)[rng.integers(0, n_i, size=(n_boot, n_i))].mean(axis=1)
     lo, hi = np.quantile(boot, [0.025, 0.975])
+    min_p = max(1.0 / math.factorial(n_i), 1.0 / (1 + n_perm))
     return Association(predictor, "image", obs, p, float(lo), float(hi), n_i,
-                       f"image re-pairing ({n_perm})", n_perm, f"{n_t} θ per image")
+                       f"{unit} re-pairing ({n_perm})", n_perm,
+                       f"{n_t} θ per {unit}, {n_i} {unit}s", min_p)

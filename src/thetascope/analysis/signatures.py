@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from thetascope.analysis.verdict import VERDICT_COLUMNS, VerdictSettings, _decide, _row
+from thetascope.analysis.verdict import VERDICT_COLUMNS, VerdictSettings, decide
+from thetascope.analysis.verdict import row as verdict_row
 
 FEATURES = ("raw", "zscore", "fourier", "zscore+fourier")
 CLASSIFIERS = ("nearest_centroid", "logistic")
@@ -340,7 +341,7 @@ def signature_verdict(res: SignatureResult, alpha: float = 0.05, correction: str
     effect size = accuracy − chance; decision yes/no at ``alpha``, or "not estimable" when
     the design cannot reach ``alpha`` (``p_floor`` above it) or the test cannot run."""
     if not res.estimable:
-        row = _row(dataset, "curve_signature", "held-out accuracy", np.nan,
+        row = verdict_row(dataset, "curve_signature", "held-out accuracy", np.nan,
                    decision="not estimable",
                    detail=f"dataset identifiable from its curve: not estimable ({res.reason})"
                    + "".join(f"; {n}" for n in res.notes), n=res.n_curves)
@@ -348,12 +349,12 @@ def signature_verdict(res: SignatureResult, alpha: float = 0.05, correction: str
     detail = "; ".join([res.summary(), f"chance 1/{len(res.datasets)} = "
                         f"{res.uniform_chance:.2f}", "confusion (true → predicted) "
                         + confusion_text(res.confusion), *res.notes])
-    row = _row(dataset, "curve_signature", f"held-out accuracy ({res.split_label})",
+    row = verdict_row(dataset, "curve_signature", f"held-out accuracy ({res.split_label})",
                res.accuracy, res.p_value, effect=res.accuracy - res.chance, detail=detail,
                n=res.n_curves)
     df = pd.DataFrame([row], columns=VERDICT_COLUMNS)
     df["decision"] = df["decision"].astype(object)
-    _decide(df, df.test == "curve_signature", VerdictSettings(alpha=alpha,
+    decide(df, df.test == "curve_signature", VerdictSettings(alpha=alpha,
                                                                 correction=correction))
     if res.p_floor > alpha:  # "no" would claim an absence the design could never reject
         df.loc[:, "decision"] = "not estimable"

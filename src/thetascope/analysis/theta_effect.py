@@ -1,30 +1,27 @@
 """Does the score depend on θ at all, beyond seed and image noise?
 
-    res = theta_effect(cube.values, method="min_f")      # or "permutation", "friedman"
+    res = theta_effect(cube.values, method="min_f", groups=cube.groups)
     res.p_value, res.effect_size, res.note
 
 Methods (``analysis.theta_test``):
 
-- ``min_f`` (default): Clark's (1973) min F′, seeds *and* images as crossed random
-  factors. F1 by seed (images averaged) and F2 by image (seeds averaged), each a
-  repeated-measures F of the θ contrasts against its own block × θ interaction;
-  min F′ = F1·F2/(F1 + F2) with Satterthwaite denominator degrees of freedom. A seed × θ
-  wobble (one model per θ and seed, shared by every image) and an image × θ wobble (an
-  image that happens to score high at one θ under every seed) both count as noise.
-  Parametric (normal errors). Needs ≥ 2 seeds and ≥ 2 images, else the permutation test
-  is used and the note says so. Effect size: partial η² of the by-seed table.
+- ``min_f`` (default): Clark's (1973) min F′ with seeds *and* source groups (volumes,
+  cases; every image its own group when unknown) as crossed random factors, each F
+  corrected for non-sphericity (``analysis.sphericity``, Greenhouse–Geisser by default);
+  ``analysis/min_f.py`` explains why. Parametric (normal errors). With fewer than 2 seeds
+  or 2 groups it is not estimable and the note says so. Effect size: partial η² of the
+  by-seed table.
 - ``permutation``: statistic, the variance over θ of the per-θ means; null, θ labels
   permuted within blocks. ``blocks="seed"`` permutes each seed's whole curve (all its
-  images together): valid against seed × θ noise, but it treats the images as fixed, so an
-  image × θ interaction counts as signal. ``blocks="image_seed"`` permutes every (image,
-  seed) curve on its own and ignores the model noise shared by a seed's images, so it is
-  optimistic whenever that noise exists. With one seed, ``seed`` falls back to images
-  (noted). Effect size: partial η² = SS_θ / (SS_θ + SS_residual) of the block × θ table.
+  images together): valid against seed × θ noise that is exchangeable over θ, but it
+  treats the images as fixed and is liberal when the noise is smooth in θ. ``image_seed``
+  permutes every (image, seed) curve on its own and ignores the model noise shared by a
+  seed's images. With one seed, ``seed`` falls back to images (noted).
 - ``friedman``: scipy's Friedman test on the (image, seed) blocks (as optimistic as
   ``image_seed``); effect size Kendall's W.
 
-tests/test_analysis_theta_effect.py measures each method's false-positive rate under
-seed × θ and image × θ noise and its power.
+benchmarks/calibration.py measures every method's false-positive rate under independent and
+smooth-in-θ noise; tests/test_analysis_theta_effect.py pins the main cases.
 """
 
 from __future__ import annotations
@@ -34,6 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+from thetascope.analysis.min_f import (  # noqa: F401 (contrast_f: re-exported)
+    centred_basis,
+    contrast_f,
+    min_f_contrast,
+)
 
 METHODS = ("min_f", "permutation", "friedman")
 
@@ -120,57 +123,17 @@ def _friedman(v) -> ThetaEffect:
                        "kendall W", nb, note)
 
 
-def centred_basis(n_theta: int) -> np.ndarray:
-    """Orthonormal basis (T, T−1) of the contrasts among T angles (orthogonal to 1)."""
-    q, _ = np.linalg.qr(np.eye(n_theta) - 1.0 / n_theta)
-    return q[:, : n_theta - 1]
-
-
-def contrast_f(c: np.ndarray, basis: np.ndarray) -> tuple[float, int, int]:
-    """F of a θ contrast in a blocks × θ table, tested against its own block × contrast
-    interaction (no sphericity assumption): (F, df_num, df_den)."""
-    nb = c.shape[0]
-    q = basis.shape[1]
-    resid = c - c.mean(1, keepdims=True) - c.mean(0, keepdims=True) + c.mean()
-    ss_c = nb * float(np.sum((c.mean(0) @ basis) ** 2))
-    df_e = (nb - 1) * q
-    ss_e = float(np.sum((resid @ basis) ** 2))
-    return (ss_c / q) / (ss_e / df_e) if ss_e > 0 else float("inf"), q, df_e
-
-
-def min_f_contrast(values: np.ndarray, basis: np.ndarray) -> tuple[float, float, str]:
-    """Clark's min F′ of a θ contrast with seeds and images as crossed random factors:
-    (min F′, p, note). F1 by seed (images averaged), F2 by image (seeds averaged)."""
-    by_seed = _nanmean(values, 1)
-    by_seed = by_seed[np.all(np.isfinite(by_seed), axis=1)]
-    by_image = _nanmean(values, 0)
-    by_image = by_image[np.all(np.isfinite(by_image), axis=1)]
-    if by_seed.shape[0] < 2 or by_image.shape[0] < 2:
-        return float("nan"), float("nan"), "min F′ needs ≥ 2 seeds and ≥ 2 images"
-    f1, q, d1 = contrast_f(by_seed, basis)
-    f2, _, d2 = contrast_f(by_image, basis)
-    if not np.isfinite(f1 + f2) or f1 + f2 == 0:
-        return float("nan"), float("nan"), "degenerate F (zero or no residual variance)"
-    mf = f1 * f2 / (f1 + f2)
-    df_den = (f1 + f2) ** 2 / (f1**2 / d2 + f2**2 / d1)
-    note = f"F1={f1:.3g} (df {q},{d1}), F2={f2:.3g} (df {q},{d2}), df′={df_den:.3g}"
-    return float(mf), float(stats.f.sf(mf, q, df_den)), note
-
-
-def _min_f(v, n_perm, seed) -> ThetaEffect:
-    if v.shape[0] < 2 or v.shape[1] < 2:
-        res = _permutation(v, "seed", n_perm, seed)
-        res.note = "min F′ needs ≥ 2 seeds and ≥ 2 images: permutation test instead; " + \
-            res.note
-        return res
-    mf, p, note = min_f_contrast(v, centred_basis(v.shape[-1]))
-    by_seed, _ = block_curves(v, "seed")
-    return ThetaEffect("min_f", mf, p, partial_eta2(by_seed), "partial eta2",
-                       by_seed.shape[0], note)
+def _min_f(v, groups, sphericity, df) -> ThetaEffect:
+    res = min_f_contrast(v, centred_basis(v.shape[-1]), groups, sphericity, df)
+    by_seed, _ = block_curves(v, "seed") if v.shape[0] >= 2 else (np.empty((0, 0)), "")
+    eta = partial_eta2(by_seed) if by_seed.shape[0] >= 2 else float("nan")
+    return ThetaEffect("min_f", res.statistic, res.p_value, eta, "partial eta2",
+                       by_seed.shape[0], res.note)
 
 
 def theta_effect(values: np.ndarray, method: str = "min_f", blocks: str = "seed",
-                 n_perm: int = 2000, seed: int = 0) -> ThetaEffect:
+                 n_perm: int = 2000, seed: int = 0, groups=None,
+                 sphericity: str = "greenhouse_geisser", df: str = "min") -> ThetaEffect:
     """Test 'the score does not depend on θ' on a (seeds, images, θ) cube."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 3:
@@ -183,5 +146,5 @@ def theta_effect(values: np.ndarray, method: str = "min_f", blocks: str = "seed"
     if method == "friedman":
         return _friedman(v)
     if method == "min_f":
-        return _min_f(v, n_perm, seed)
+        return _min_f(v, groups, sphericity, df)
     raise ValueError(f"unknown θ test {method!r}; choose one of {list(METHODS)}")

@@ -2,20 +2,31 @@
 
     settings = VerdictSettings(alpha=0.05, correction="holm")
     out = build_verdict({"mri-lesion": cube}, {"mri-lesion": {"self_overlap": (th, S)}},
-                        {"mri-lesion": {"self_overlap": (th, {"img1": S1, ...})}}, settings)
+                        {"mri-lesion": {"self_overlap": (th, {"img1": S1, ...})}}, settings,
+                        untrained={"mri-lesion": untrained_cube},
+                        training={"mri-lesion": training_check(...)})
     out.table            # columns VERDICT_COLUMNS; written to verdict.parquet
     out.spectra, out.peaks
 
-Tests (``test`` column): ``theta_effect`` (does the score depend on θ), ``periodicity``
-(dominant period of the per-θ mean), ``seed_stability`` (split-half r, informational),
-``predicts:<predictor>`` (curve level) and ``predicts:<predictor>:image`` (image level),
-and ``orientation_predicts`` (yes when any predictor test is significant after
-correction). Families adjusted together (``correction``, Holm by default): the θ-effect
-tests across datasets; the periodicity tests across datasets; every predictor test across
-datasets, predictors and levels. ``decision`` is "yes"/"no" at ``alpha`` on the adjusted
-p-value, or "not estimable" with the reason in ``detail``. For ``periodicity`` the
-``statistic`` is the dominant period's share of variance and ``effect_size`` the period in
-degrees; for ``seed_stability`` ``effect_size`` is the Spearman–Brown reliability.
+What is tested: with an untrained reference, the paired difference trained − untrained per
+(seed, image, θ), so that what the geometry and the untrained network already do at each θ
+is not credited to training; without one, the raw trained curve (the detail says so).
+θ = 0 trains on identical views, a different task: it is left out of the θ-effect,
+periodicity and predictor tests (``exclude_zero``) and gets its own row.
+
+Tests (``test`` column): ``training`` (the loss rule, ``analysis/training.py``),
+``training_effect`` (trained differs from untrained), ``identical_views`` (θ = 0 differs
+from the other θ), ``theta_effect`` (does the score depend on θ), ``periodicity`` (the
+best-fitting period), ``period_margin`` (does it fit better than the runner-up),
+``seed_stability`` (split-half r, informational), ``predicts:<predictor>`` (curve level,
+generic rotation terms removed) and ``predicts:<predictor>:image`` (image/group level), and
+``orientation_predicts`` (yes when any predictor test is significant after correction).
+With an untrained reference the raw trained curve's ``theta_effect:raw``,
+``periodicity:raw`` and ``predicts:<predictor>:raw`` stay, labelled, in families of their
+own. Families adjusted together (``correction``, Holm by default): each test name across
+datasets; every (non-raw) predictor test across datasets, predictors and levels.
+``decision`` is "yes"/"no" at ``alpha`` on the adjusted p-value, or ``inconclusive
+(<reason>)`` when the run cannot decide (``analysis/inconclusive.py``).
 """
 
 from __future__ import annotations
@@ -25,16 +36,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from thetascope.analysis.cube import Cube, bootstrap_curves
+from thetascope.analysis.cube import Cube, difference_cube
+from thetascope.analysis.inconclusive import (
+    DatasetContext,
+    blockers,
+    inconclusive,
+    weak_reasons,
+)
 from thetascope.analysis.multiple import adjust
-from thetascope.analysis.periodicity import periodicity
-from thetascope.analysis.predictors import curve_association, image_association
 from thetascope.analysis.stability import split_half
-from thetascope.analysis.theta_effect import theta_effect
+from thetascope.analysis.training import TrainingCheck
+from thetascope.analysis.verdict_rows import VERDICT_COLUMNS, curve_rows, reference_rows, row
 
-VERDICT_COLUMNS = ["dataset", "test", "statistic_name", "statistic", "effect_size", "ci_low",
-                   "ci_high", "p_value", "p_adjusted", "correction", "alpha", "decision",
-                   "detail", "n"]
+__all__ = ["VERDICT_COLUMNS", "VerdictOutput", "VerdictSettings", "build_verdict", "decide", "row"]
+
+MAIN = ("theta_effect", "periodicity", "identical_views", "orientation_predicts")
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,13 @@ class VerdictSettings:
     surrogates: int = 1000
     correction: str = "holm"
     seed: int = 0
+    sphericity: str = "greenhouse_geisser"
+    min_f_df: str = "min"
+    generic_terms: tuple[str, ...] = ("abs_sin", "h2", "h4")
+    test_on: str = "difference"
+    min_groups: int = 3
+    min_seeds: int = 3
+    min_seed_agreement: float = 0.0
 
 
 @dataclass
@@ -59,115 +82,176 @@ class VerdictOutput:
     peaks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _row(dataset, test, name, stat, p=np.nan, effect=np.nan, ci=(np.nan, np.nan), detail="",
-         n=0, decision=None) -> dict:
-    return {"dataset": dataset, "test": test, "statistic_name": name, "statistic": float(stat),
-            "effect_size": float(effect), "ci_low": float(ci[0]), "ci_high": float(ci[1]),
-            "p_value": float(p), "p_adjusted": np.nan, "correction": "", "alpha": np.nan,
-            "decision": decision, "detail": detail, "n": int(n)}
+def _dataset(name: str, cube: Cube, untrained: Cube | None, preds: dict, img_preds: dict,
+             st: VerdictSettings):
+    """Rows, spectrum, peaks and the decision context of one dataset."""
+    rows: list[dict] = []
+    tested, what = cube, "raw trained curve (no untrained reference)"
+    if untrained is not None and st.test_on == "difference":
+        diff = difference_cube(cube, untrained)
+        rows += reference_rows(name, diff, st, st.exclude_zero)
+        tested, what = diff, "trained − untrained"
+    elif st.test_on == "raw":
+        what = "raw trained curve"
+    main = tested.without_zero() if st.exclude_zero else tested
+    r, spec, peaks = curve_rows(name, main, preds, img_preds, st, "", what)
+    rows += r
+    if tested is not cube:  # the raw curve, kept and labelled
+        raw = cube.without_zero() if st.exclude_zero else cube
+        rows += curve_rows(name, raw, preds, {}, st, ":raw", "raw trained curve")[0]
+    ctx = DatasetContext(n_seeds=main.values.shape[0], n_groups=main.n_groups,
+                         seed_r=split_half(main.values, seed=st.seed).r)
+    return rows, spec, peaks, ctx
 
 
-def _null_detail(a) -> str:
-    return a.note if a.null == "none" else "; ".join(x for x in (f"null {a.null}", a.note) if x)
+def _families(df: pd.DataFrame) -> list[pd.Series]:
+    pred = df.test.str.startswith("predicts:")
+    raw = df.test.str.endswith(":raw")
+    fams = [pred & ~raw, pred & raw]
+    for t in ("theta_effect", "periodicity", "identical_views", "training_effect",
+              "theta_effect:raw", "periodicity:raw"):
+        fams.append(df.test == t)
+    return fams
 
 
-def _fmt_peaks(peaks: pd.DataFrame) -> str:
-    if peaks.empty:
-        return "no peak above the prominence threshold"
-    return "peaks " + ", ".join(f"{r.theta:g}° [{r.theta_ci_low:g}, {r.theta_ci_high:g}]"
-                                for r in peaks.itertuples())
-
-
-def _dataset_rows(name: str, cube: Cube, preds: dict, img_preds: dict, st: VerdictSettings):
-    v, th = cube.values, cube.thetas
-    rows = []
-    te = theta_effect(v, st.theta_test, st.permutation_blocks, st.permutations, st.seed)
-    rows.append(_row(name, "theta_effect", f"{te.method} ({te.effect_name})", te.statistic,
-                     te.p_value, te.effect_size, detail=te.note, n=te.n_blocks))
-    per = periodicity(v, th, st.bootstrap, st.permutations, st.permutation_blocks,
-                      st.peak_prominence, st.seed, st.theta_test)
-    detail = "; ".join(s for s in (per.note, _fmt_peaks(per.peaks),
-                                   f"stability {per.stability:.2f}"
-                                   if np.isfinite(per.stability) else "") if s)
-    label = (f"share of {per.dominant_period:g}° period" if np.isfinite(per.dominant_period)
-             else "share of the dominant period")
-    rows.append(_row(name, "periodicity", label,
-                     per.share, per.p_value, per.dominant_period, per.share_ci, detail,
-                     len(th)))
-    sh = split_half(v, seed=st.seed)
-    rows.append(_row(name, "seed_stability", "split-half r", sh.r, effect=sh.spearman_brown,
-                     detail=(sh.note + "; " if sh.note else "") + "effect = Spearman–Brown",
-                     n=sh.n_splits, decision="informational" if np.isfinite(sh.r)
-                     else "not estimable"))
-    boots = bootstrap_curves(v, st.bootstrap, st.seed)
-    for pname, (pt, pv) in preds.items():
-        a = curve_association(th, cube.mean_curve, boots, pt, pv, pname, st.exclude_zero,
-                              st.shift_step, st.surrogates, st.seed)
-        rows.append(_row(name, f"predicts:{pname}", "pearson r", a.r, a.p_value,
-                         ci=(a.ci_low, a.ci_high), detail=_null_detail(a), n=a.n_points))
-    for pname, (pt, by_id) in img_preds.items():
-        ids = [i for i in cube.image_ids if i in by_id]
-        sel = [cube.image_ids.index(i) for i in ids]
-        pred = (np.stack([np.interp(th % 360, np.asarray(pt) % 360, by_id[i], period=360)
-                          for i in ids]) if ids else np.empty((0, len(th))))
-        a = image_association(th, cube.image_curves[sel], pred, pname, st.exclude_zero,
-                              st.permutations, st.bootstrap, st.seed)
-        rows.append(_row(name, f"predicts:{pname}:image", "mean within-image r", a.r,
-                         a.p_value, ci=(a.ci_low, a.ci_high), detail=_null_detail(a),
-                         n=a.n_points))
-    spec = per.spectrum.assign(dataset=name, kind=per.kind)
-    peaks = per.peaks.assign(dataset=name)
-    return rows, spec, peaks
-
-
-def _decide(df: pd.DataFrame, mask: pd.Series, st: VerdictSettings) -> None:
+def decide(df: pd.DataFrame, mask: pd.Series, st: VerdictSettings) -> None:
     df.loc[mask, "p_adjusted"] = adjust(df.loc[mask, "p_value"].to_numpy(), st.correction)
     df.loc[mask, "correction"] = st.correction
     df.loc[mask, "alpha"] = st.alpha
     sig = df["p_adjusted"] <= st.alpha
     est = df["p_adjusted"].notna()
-    df.loc[mask & est, "decision"] = np.where(sig[mask & est], "yes", "no")
-    df.loc[mask & ~est, "decision"] = "not estimable"
+    undecided = df["decision"].isna()
+    df.loc[mask & est & undecided, "decision"] = np.where(sig[mask & est & undecided], "yes",
+                                                         "no")
+    df.loc[mask & ~est & undecided, "decision"] = "not estimable"
+
+
+def _is_main(test: str) -> bool:
+    base = test.removesuffix(":raw")
+    return base in MAIN or base.startswith("predicts:")
+
+
+def _apply_rules(df: pd.DataFrame, ctxs: dict[str, DatasetContext], st) -> None:
+    """Blockers void every main decision; weak reasons void a "no"; an estimate that could
+    not be made is inconclusive with its reason."""
+    for i, r in df.iterrows():
+        ctx = ctxs.get(r.dataset)
+        if ctx is None or not _is_main(r.test):
+            continue
+        block = blockers(ctx)
+        if block and r.decision != "not tested":
+            df.at[i, "decision"] = inconclusive(block)
+        elif r.decision == "no":
+            why = weak_reasons(ctx, r.test, float(r["_min_p"]), st)
+            if why:
+                df.at[i, "decision"] = inconclusive(why)
+        elif r.decision == "not estimable":
+            df.at[i, "decision"] = inconclusive([str(r.detail).split("; ")[-1] or
+                                                 "not estimable"])
+
+
+def _summary(name: str, df: pd.DataFrame, ctx: DatasetContext | None, st) -> dict:
+    """``orientation_predicts``: yes when any (non-raw) predictor test says yes."""
+    d = df[(df.dataset == name) & df.test.str.startswith("predicts:")
+           & ~df.test.str.endswith(":raw")]
+    est = d[d.p_adjusted.notna()]
+    if est.empty:
+        reason = d.decision.iloc[0] if len(d) else "no predictor test"
+        return row(name, "orientation_predicts", "min adjusted p", np.nan,
+                   decision=reason if reason.startswith("inconclusive") else
+                   inconclusive([str(d.detail.iloc[0]) if len(d) else "no predictor test"]),
+                   detail="no predictor test estimable")
+    best = est.loc[est.p_adjusted.idxmin()]
+    decisions = list(d.decision)
+    undecided = [t for t, x in zip(d.test, decisions, strict=True) if x not in ("yes", "no")]
+    if "yes" in decisions:
+        decision = "yes"
+    elif "no" in decisions:  # a test that could decide found nothing
+        decision = "no"
+    else:
+        decision = next(x for x in decisions if str(x).startswith("inconclusive"))
+    detail = f"{len(est)} predictor tests; strongest {best.test}"
+    if undecided:
+        detail += f"; undecided: {', '.join(undecided)}"
+    out = row(name, "orientation_predicts", f"r of {best.test}", best.statistic, best.p_value,
+              ci=(best.ci_low, best.ci_high), decision=decision, detail=detail, n=len(est),
+              min_p=float(d.loc[d.decision == "no", "_min_p"].min()) if "no" in decisions
+              else 0.0)
+    out.update(p_adjusted=best.p_adjusted, correction=st.correction, alpha=st.alpha)
+    return out
+
+
+def _periods(df: pd.DataFrame) -> None:
+    """Periodicity in words, and the margin row decided only when a period was found."""
+    for name in dict.fromkeys(df.dataset):
+        per = df[(df.dataset == name) & df.test.isin(["periodicity", "periodicity:raw"])]
+        for i, r in per.iterrows():
+            if r.decision == "yes":
+                df.at[i, "decision"] = f"period {r.effect_size:g}°"
+            elif r.decision == "no":
+                df.at[i, "decision"] = "no period"
+        m = df.index[(df.dataset == name) & (df.test == "period_margin")]
+        p = df[(df.dataset == name) & (df.test == "periodicity")]
+        if not len(m):
+            continue
+        i, mr = m[0], df.loc[m[0]]
+        found = len(p) and str(p.decision.iloc[0]).startswith("period ")
+        if not found:
+            df.at[i, "decision"] = "not tested (no period found)"
+        elif not np.isfinite(mr.p_value):
+            df.at[i, "decision"] = inconclusive([str(mr.detail)])
+        else:
+            df.at[i, "alpha"] = p.alpha.iloc[0]
+            better = mr.p_value <= p.alpha.iloc[0]
+            df.at[i, "decision"] = (f"yes: {p.effect_size.iloc[0]:g}° fits better than "
+                                    f"{mr.effect_size:g}°" if better else
+                                    f"no: not told apart from {mr.effect_size:g}°")
+
+
+def _training_row(name: str, t: TrainingCheck | None) -> dict:
+    if t is None or t.moved is None:
+        return row(name, "training", "final loss / chance", np.nan,
+                   detail=t.note if t else "no training losses (references only)",
+                   decision="not tested")
+    return row(name, "training", "final loss / chance", t.ratio, effect=t.final_loss,
+               detail=t.note, n=t.n_cells, decision="yes" if t.moved else "no")
 
 
 def build_verdict(cubes: dict[str, Cube], predictors: dict[str, dict],
-                  image_predictors: dict[str, dict], settings: VerdictSettings) -> VerdictOutput:
-    """Run every test for every dataset, adjust per family, and decide."""
-    rows, specs, peaks = [], [], []
+                  image_predictors: dict[str, dict], settings: VerdictSettings,
+                  untrained: dict[str, Cube] | None = None,
+                  training: dict[str, TrainingCheck] | None = None,
+                  flags: dict[str, list[str]] | None = None) -> VerdictOutput:
+    """Run every test for every dataset, adjust per family, decide, and say inconclusive
+    where the run cannot decide."""
+    st, untrained, training, flags = settings, untrained or {}, training or {}, flags or {}
+    rows, specs, peaks, ctxs = [], [], [], {}
     for name, cube in cubes.items():
-        r, s, p = _dataset_rows(name, cube, predictors.get(name, {}),
-                                image_predictors.get(name, {}), settings)
+        rows.append(_training_row(name, training.get(name)))
+        r, s, p, ctx = _dataset(name, cube, untrained.get(name), predictors.get(name, {}),
+                                image_predictors.get(name, {}), st)
+        ctx.training, ctx.flags = training.get(name), list(flags.get(name, []))
         rows += r
         specs.append(s)
         peaks.append(p)
-    df = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+        ctxs[name] = ctx
+    df = pd.DataFrame(rows, columns=[*VERDICT_COLUMNS, "_min_p"])
     if df.empty:
-        return VerdictOutput(df)
+        return VerdictOutput(df[VERDICT_COLUMNS])
     df["decision"] = df["decision"].astype(object)
-    _decide(df, df.test == "theta_effect", settings)
-    _decide(df, df.test == "periodicity", settings)
-    pred = df.test.str.startswith("predicts:")
-    _decide(df, pred, settings)
-    per = df.test == "periodicity"
-    df.loc[per & (df.decision == "yes"), "decision"] = df.loc[per & (df.decision == "yes")] \
-        .effect_size.map(lambda x: f"period {x:g}°")
-    df.loc[per & (df.decision == "no"), "decision"] = "no dominant period"
-    summary = []
-    for name in cubes:
-        d = df[pred & (df.dataset == name)]
-        est = d[d.p_adjusted.notna()]
-        if est.empty:
-            summary.append(_row(name, "orientation_predicts", "min adjusted p", np.nan,
-                                decision="not estimable", detail="no predictor test estimable"))
-            continue
-        best = est.loc[est.p_adjusted.idxmin()]
-        row = _row(name, "orientation_predicts", f"r of {best.test}", best.statistic,
-                   best.p_value, ci=(best.ci_low, best.ci_high),
-                   decision="yes" if (est.decision == "yes").any() else "no",
-                   detail=f"{len(est)} predictor tests; strongest {best.test}", n=len(est))
-        row.update(p_adjusted=best.p_adjusted, correction=settings.correction,
-                   alpha=settings.alpha)
-        summary.append(row)
-    df = pd.concat([df, pd.DataFrame(summary, columns=VERDICT_COLUMNS)], ignore_index=True)
-    return VerdictOutput(df, pd.concat(specs, ignore_index=True) if specs else pd.DataFrame(),
+    for fam in _families(df):
+        decide(df, fam, st)
+    for name, ctx in ctxs.items():
+        te = df[(df.dataset == name) & (df.test == "training_effect")]
+        if len(te):
+            ctx.training_effect = str(te.decision.iloc[0])
+            ctx.training_effect_p = float(te.p_adjusted.iloc[0])
+    _apply_rules(df, ctxs, st)
+    summary = pd.DataFrame([_summary(n, df, ctxs.get(n), st) for n in cubes],
+                           columns=df.columns)
+    _apply_rules(summary, ctxs, st)
+    df = pd.concat([df, summary], ignore_index=True)
+    _periods(df)
+    return VerdictOutput(df[VERDICT_COLUMNS],
+                         pd.concat(specs, ignore_index=True) if specs else pd.DataFrame(),
                          pd.concat(peaks, ignore_index=True) if peaks else pd.DataFrame())

@@ -17,12 +17,13 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 from thetascope.config.analysis import AnalysisConfig, OrientConfig
 from thetascope.config.base import PROTOCOL_VERSION, ConfigError, _Strict
@@ -48,7 +49,10 @@ from thetascope.config.sections import (
     SaliencyConfig,
     SSLConfig,
     SweepConfig,
+    check_probe_recipe,
+    check_view_crop,
 )
+from thetascope.config.yaml_io import UniqueKeyLoader, one_line, read_yaml_config
 
 __all__ = [
     "BRATS_MODALITIES", "PROTOCOL_VERSION", "AnalysisConfig", "AutoSpec", "BratsSpec",
@@ -101,6 +105,21 @@ class ExperimentConfig(_Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     downstream: DownstreamConfig = Field(default_factory=DownstreamConfig)
 
+    # cross-section checks (sections validate in field order: geometry, ssl, ..., sweep)
+    @field_validator("ssl")
+    @classmethod
+    def _views_fit_encoder(cls, v: SSLConfig, info: ValidationInfo) -> SSLConfig:
+        if "geometry" in info.data:
+            check_view_crop(v, info.data["geometry"])
+        return v
+
+    @field_validator("sweep")
+    @classmethod
+    def _recipe_fits_protocol(cls, v: SweepConfig, info: ValidationInfo) -> SweepConfig:
+        if "ssl" in info.data:
+            check_probe_recipe(info.data["ssl"], v)
+        return v
+
 
 # --------------------------------------------------------------------------- loading
 def _known_keys(model: type[BaseModel]) -> list[str]:
@@ -121,7 +140,9 @@ def _explain(err: ValidationError, source: str) -> ConfigError:
             path = ".".join(str(p) for p in e["loc"] if not _is_kind_tag(p))
             lines.append(f"{loc}: required; set it in the file or with --set {path}=...")
         else:
-            lines.append(f"{loc}: {e['msg']}")
+            lines.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+    if len(lines) == 1:  # one problem: one line
+        return ConfigError(f"invalid config ({source}): {lines[0]}")
     return ConfigError(f"invalid config ({source}):\n  " + "\n  ".join(lines))
 
 
@@ -151,11 +172,34 @@ def _parent_model(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
+def _non_finite(value: Any, where: str = "") -> list[str]:
+    """Problems of the values no field can use, by path: NaN / ±Inf numbers
+    ('geometry.fill: must be a finite number'), and text holding a NUL or an unpaired
+    surrogate (which no file system or terminal accepts)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where}: must be a finite number, got {value}"]
+    if isinstance(value, str | Path) and any(c == "\0" or 0xD800 <= ord(c) <= 0xDFFF
+                                               for c in str(value)):
+        return [f"{where}: {str(value)!r} holds a NUL or an unpaired surrogate character; "
+                "write it as plain text"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{where}.{k}".lstrip("."))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{where}.{i}")]
+    return []
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a raw config; no setting may be NaN or infinite (a NaN ``geometry.fill`` or
+    an infinite ``ssl.weight_decay`` would turn every score into NaN without a word)."""
     try:
-        return ExperimentConfig.model_validate(raw)
+        cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise _explain(err, source) from None
+    if bad := _non_finite(cfg.model_dump(mode="python")):
+        sep = "\n  " if len(bad) > 1 else " "
+        raise ConfigError(f"invalid config ({source}):{sep}" + sep.join(bad))
+    return cfg
 
 
 def builtin_config_path(name: str) -> Path:
@@ -176,10 +220,7 @@ def load_config(path: str | Path | None = None,
         else:
             raise ConfigError(f"config file not found: {p} (give a YAML path, or a shipped "
                               "name: default, smoke, paper, followup)")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    raw = read_yaml_config(p)
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping of sections")
     raw.setdefault("name", p.stem)
@@ -199,9 +240,10 @@ def set_overrides(raw: dict, overrides: list[str]) -> None:
         dotted, value = item.split("=", 1)
         parts = dotted.strip().split(".")
         try:
-            parsed = yaml.safe_load(value)
+            parsed = yaml.load(value, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from None
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: "
+                              f"{one_line(exc)}") from None
         node: Any = raw
         for i, part in enumerate(parts):
             last = i == len(parts) - 1

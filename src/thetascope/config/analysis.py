@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
 )
 
 from thetascope.config.base import _Strict
-from thetascope.config.sections import MetricName, _angle_grid
+from thetascope.config.sections import MetricName, _angle_grid, canonical_angles
 
 
 # --------------------------------------------------------------------------- orientation
@@ -65,6 +66,12 @@ class OrientConfig(_Strict):
             raise ValueError(f"must be finite numbers, got {bad}")
         return v
 
+    @field_validator("thetas", "svm_thetas")
+    @classmethod
+    def _canonical(cls, v: list[float], info: ValidationInfo) -> list[float]:
+        """Modulo 360, duplicates refused (after the finiteness check above)."""
+        return canonical_angles(v, str(info.field_name))
+
 
 class AnalysisConfig(_Strict):
     """Statistics of the θ curves: θ effect, periodicity, stability, orientation predictors."""
@@ -83,7 +90,43 @@ class AnalysisConfig(_Strict):
     predictors: list[Literal["self_overlap", "hog_svm"]] = Field(
         default_factory=lambda: ["self_overlap", "hog_svm"])
     image_level: bool = Field(True, description="Also test each image's own S(θ).")
-    exclude_zero: bool = Field(True, description="Leave θ = 0 out of predictor correlations.")
+    exclude_zero: bool = Field(True, description="Leave θ = 0 (identical views, a different "
+                               "task) out of the θ-effect, periodicity and predictor tests; "
+                               "it is tested on its own (identical_views).")
+    test_on: Literal["difference", "raw"] = Field(
+        "difference", description="Test the paired difference trained − untrained (needs "
+        "the untrained reference, sweep.references) or the raw trained curve.")
+    sphericity: Literal["greenhouse_geisser", "lower_bound", "none"] = Field(
+        "greenhouse_geisser", description="Correction of min F′'s degrees of freedom for "
+        "noise correlated across θ.")
+    min_f_df: Literal["min", "satterthwaite"] = Field(
+        "min", description="min F′'s denominator degrees of freedom: the smaller of its two "
+        "F's (calibrated) or Clark's Satterthwaite formula (liberal with 2 seeds).")
+    generic_terms: list[str] = Field(
+        default_factory=lambda: ["abs_sin", "h2", "h4"],
+        description="Rotation effects any dataset can have, removed from score and predictor "
+        "curves before the curve-level predictor test: abs_sin (|sin θ|) and h<k> (cos kθ "
+        "and sin kθ); [] keeps them.")
+
+    @field_validator("generic_terms")
+    @classmethod
+    def _terms(cls, v: list[str]) -> list[str]:
+        import re
+
+        if bad := [t for t in v if t != "abs_sin" and not re.fullmatch(r"h[1-9][0-9]*", t)]:
+            raise ValueError(f"generic terms must be abs_sin or h<k> (e.g. h2, h4), got {bad}")
+        return list(dict.fromkeys(v))
+
+    max_loss_ratio: float = Field(0.5, gt=0, description="Training moved the model when the "
+                                  "median final loss is at most this share of chance.")
+    loss_window: float = Field(0.1, gt=0, le=1, description="Share of the last steps whose "
+                               "mean is a cell's final loss.")
+    min_groups: int = Field(3, ge=1, description="Fewer independent source groups (volumes, "
+                            "cases) make a 'no' inconclusive.")
+    min_seeds: int = Field(3, ge=1, description="Fewer seeds make a 'no' inconclusive (2 "
+                           "seeds leave the seed × θ noise one degree of freedom).")
+    min_seed_agreement: float = Field(0.0, ge=-1, le=1, description="A split-half r of the "
+                                      "seed curves below this makes a 'no' inconclusive.")
     shift_step: float = Field(1.0, gt=0, le=90, description="Circular-shift null step (°).")
     surrogates: int = Field(1000, ge=99, description="Phase-randomised surrogates.")
     correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"

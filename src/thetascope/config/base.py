@@ -9,7 +9,7 @@ from pydantic import (
 
 # Bump when a change to the code alters the numbers a cell produces; it is part of every
 # cell's identity, so results from an older protocol are recomputed rather than mixed in.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class ConfigError(ValueError):

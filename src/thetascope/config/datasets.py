@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,16 +16,68 @@ from pydantic import (
 
 from thetascope.config.base import _Strict
 
+# A dataset's name becomes part of file names (figures/gallery_<name>.png, contact_<name>.svg)
+# and of table rows: at most this many UTF-8 bytes, no control characters (file-name sites
+# replace path separators themselves).
+NAME_MAX_BYTES = 96
+
+
+def _printable(text: str) -> str:
+    return "".join("_" if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+
+
+def short_name(text: str, max_bytes: int = NAME_MAX_BYTES) -> str:
+    """A name derived from a path, safe in file names and tables: control characters and
+    path separators become '_', and a name over ``max_bytes`` UTF-8 bytes is cut, with 8
+    hex digits of the whole name's hash so that two long names stay distinct.
+
+        short_name("Kvasir-SEG")   # 'Kvasir-SEG'
+        short_name("x" * 250)      # 'xxx…x-1b4f0e98' (96 bytes)
+    """
+    clean = _printable(text).replace("/", "_").replace("\\", "_")
+    if len(clean.encode("utf-8")) <= max_bytes:
+        return clean
+    tag = "-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    head = clean.encode("utf-8")[: max_bytes - len(tag)].decode("utf-8", "ignore")
+    return head + tag
+
 
 # --------------------------------------------------------------------------- datasets
 class _DatasetBase(_Strict):
-    name: str | None = Field(None, description="Display name; defaults to the kind.")
+    name: str | None = Field(None, description="Display name; defaults to the kind (or the "
+                             "folder's name for kind: auto). At most 96 UTF-8 bytes.")
     max_eval: int | None = Field(
         None, ge=1, description="Cap on evaluation images (None: data.max_eval_images)."
     )
     crop: Literal["square", "inscribed", "none"] | None = Field(
         None, description="Per-dataset crop (None: data.crop)."
     )
+
+    @field_validator("root", "path", check_fields=False)
+    @classmethod
+    def _expandable(cls, v: Path) -> Path:
+        text = str(v)
+        try:
+            v.expanduser()
+        except RuntimeError:
+            raise ValueError(f"{text}: no user {text[1:].split('/')[0]!r} to expand '~' for; "
+                             "write the full path") from None
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.strip():
+            raise ValueError("name is empty; give a short name such as 'brats' (or leave it out)")
+        if _printable(v) != v:
+            raise ValueError(f"name {v!r} holds a control character (a line break, a tab "
+                             "...); use printable characters")
+        if len(v.encode("utf-8")) > NAME_MAX_BYTES:
+            raise ValueError(f"name is {len(v.encode('utf-8'))} bytes long, over "
+                             f"{NAME_MAX_BYTES} (it becomes part of file names); shorten it")
+        return v
 
     @property
     def display_name(self) -> str:
@@ -146,6 +201,10 @@ class ManifestSpec(_DatasetBase):
     path: Path = Field(..., description="The manifest (.csv or .json).")
     image_column: str = Field("image", description="Column / key holding the image path.")
     mask_column: str = Field("mask", description="Column / key holding the mask path.")
+    group_column: str = Field(
+        "group", description="Optional column / key naming each image's source (patient, "
+        "volume): its images are resampled and split together."
+    )
     mask_threshold: float = Field(
         0.5, gt=0, lt=1, description="Masks are foreground where value > t × max (JPEG-safe)."
     )
@@ -160,8 +219,15 @@ class AutoSpec(_DatasetBase):
 
     @property
     def display_name(self) -> str:
-        p = Path(self.root).expanduser().resolve()
-        return self.name or (p.stem if p.suffix.lower() in (".csv", ".json") else p.name) or "auto"
+        if self.name:
+            return self.name
+        root = Path(self.root).expanduser()
+        try:
+            p = root.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: name it after the path as given
+            p = Path(os.path.abspath(root))
+        return short_name((p.stem if p.suffix.lower() in (".csv", ".json") else p.name)
+                          or "auto")
 
 
 DatasetSpec = Annotated[
@@ -202,6 +268,29 @@ class DataConfig(_Strict):
         None, description="Cache folder (None: $XDG_CACHE_HOME/thetascope or "
         "~/.cache/thetascope)."
     )
+    max_mask_coverage: float = Field(
+        0.95, gt=0, le=1, description="A mask covering at least this share of the valid "
+        "region (the inscribed circle with geometry.circle_mask, else the frame) is "
+        "degenerate: left out of the evaluation set (kept for SSP)."
+    )
+    min_contrast: float = Field(
+        0.01, ge=0, le=1, description="An image whose [0, 1] intensities have a standard "
+        "deviation under this inside the valid region has no contrast: left out of the "
+        "evaluation set and the SSP pool (0: off)."
+    )
+    max_degenerate_share: float = Field(
+        0.5, ge=0, le=1, description="A dataset whose would-be evaluation set was more than "
+        "this share degenerate images is flagged (LoadedDataset.degenerate_dominated)."
+    )
+
+    @field_validator("datasets")
+    @classmethod
+    def _some(cls, v: list) -> list:
+        if not v:
+            raise ValueError("no dataset given (data.datasets is empty); add one, e.g. "
+                             "data.datasets='[{kind: auto, root: /data/mine}]' or a built-in "
+                             "kind (mri-lesion, ct-nodule, phantom-cxr, phantom-polyp)")
+        return v
 
     @model_validator(mode="after")
     def _channels_fit(self) -> DataConfig:

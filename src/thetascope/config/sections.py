@@ -16,10 +16,18 @@ from thetascope.config.base import _Strict
 
 # --------------------------------------------------------------------------- geometry
 class GeometryConfig(_Strict):
-    interpolation: Literal["bilinear", "nearest"] = "bilinear"
+    interpolation: Literal["bilinear", "nearest", "fourier"] = Field(
+        "bilinear", description="How the views are rotated: bilinear, nearest, or fourier "
+        "(three Fourier shears: no angle blurs the image more than another; square images)."
+    )
     fill: float = Field(0.0, description="Value of pixels rotated in from outside.")
     circle_mask: bool = Field(
         True, description="Zero everything outside the inscribed circle in both views."
+    )
+    rotate_then_crop: bool = Field(
+        False, description="Rotate the whole image, then cut both views (and the masks) to "
+        "the centred inscribed square (512 -> 362): no rotated-in corner in either view, as "
+        "in the reference notebook. Load the data uncropped (data.crop: square)."
     )
 
 
@@ -51,8 +59,9 @@ class SSLConfig(_Strict):
     sgd_momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(1e-4, ge=0)
     schedule: Literal["cosine", "constant"] = "cosine"
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16 autocast + channels_last (faster on AMX/GPU)."
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast + channels_last where the hardware has fast "
+        "bf16 (CPU with AMX or AVX-512 BF16, a CUDA GPU with bf16), else fp32."
     )
     augment: Literal["none", "reference", "mocov2"] = Field(
         "none", description="Augmentation of the views: none (fixed-θ default), the "
@@ -63,6 +72,14 @@ class SSLConfig(_Strict):
     )
     freeze_queue: bool = Field(
         False, description="Paper-compat: never enqueue new keys (the reference code's bug)."
+    )
+    mask_self_negatives: bool = Field(
+        True, description="MoCo: leave queue keys of the query's own image out of its "
+        "negatives (a small reshuffled set puts them there); counted in cell.json either way."
+    )
+    symmetric: bool = Field(
+        False, description="MoCo: add the term (q(rot x), k(x)) to (q(x), k(rot x)) and "
+        "average them (MoCo v3), so the query encoder sees both views; both keys enqueued."
     )
 
 
@@ -92,7 +109,15 @@ class SaliencyConfig(_Strict):
     rotate_back: bool = Field(
         True, description="Rotate the rotated view's map back by −θ (false: the BraTS typo)."
     )
-    precision: Literal["fp32", "bf16"] = "fp32"
+    map_rotation: Literal["fourier", "bilinear", "nearest"] = Field(
+        "fourier", description="How the rotated view's map is rotated back: fourier (no "
+        "angle smooths the map more than another), or bilinear/nearest resampling, whose "
+        "smoothing at non-multiples of 90° alone makes a 90°-periodic Dice pattern."
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="SmoothGrad in bf16 autocast + channels_last where the hardware "
+        "has fast bf16 (auto), or as named."
+    )
     gallery_images: int = Field(4, ge=0, description="Images kept for the saliency gallery.")
 
     @field_validator("blur_kernel")
@@ -151,6 +176,30 @@ def _angle_grid(v: Any) -> Any:
     return v
 
 
+def canonical_angles(v: list[float], what: str = "thetas") -> list[float]:
+    """Angles taken modulo 360 into [0, 360) (order kept, rounded to 1e-6°); two entries
+    that are then equal are refused, naming the pair. θ and θ + 360 are one rotation.
+
+        canonical_angles([-90, 0, 90])   # [270.0, 0.0, 90.0]
+        canonical_angles([0, 90, 360])   # ValueError: ... 0 and 360 are the same angle ...
+    """
+    seen: dict[float, float] = {}
+    out = []
+    for t in v:
+        c = round(float(t) % 360.0, 6) % 360.0 + 0.0  # 359.9999999 -> 0; -0.0 -> 0.0
+        if c in seen:
+            first = seen[c]
+            if first == t:
+                raise ValueError(f"{what} has duplicates: {t:g} appears twice; drop one")
+            raise ValueError(
+                f"{what} has duplicates: {first:g} and {t:g} are the same angle (θ is taken "
+                "modulo 360); drop one (a full circle in steps of s stops at 360 - s, e.g. "
+                "'0:270:90')")
+        seen[c] = t
+        out.append(c)
+    return out
+
+
 class SweepConfig(_Strict):
     protocol: Literal["fixed-theta", "probe"] = Field(
         "fixed-theta", description="fixed-theta: a model per θ; probe: one model per "
@@ -162,6 +211,14 @@ class SweepConfig(_Strict):
         1, ge=1, description="Train this many fixed-θ models at once as one fused network "
         "(MoCo v2, ResNets); 1: one at a time. Faster on a GPU (2.4-4.5x), slower on a CPU."
     )
+    references: list[Literal["untrained", "resample", "chance"]] = Field(
+        default_factory=lambda: ["untrained", "resample", "chance"],
+        description="Reference curves scored at every θ beside the trained models: the "
+        "seeded initial model (untrained), the geometry alone (resample), a noise map "
+        "(chance). [] turns them off; the θ tests then run on the raw curves."
+    )
+    chance_draws: int = Field(16, ge=1, description="Noise maps averaged per image for the "
+                              "chance level of Dice and IoU.")
 
     @field_validator("thetas", mode="before")
     @classmethod
@@ -176,9 +233,7 @@ class SweepConfig(_Strict):
         bad = [t for t in v if not -360 <= t <= 360]
         if bad:
             raise ValueError(f"thetas out of range [-360, 360]: {bad}")
-        if len(set(v)) != len(v):
-            raise ValueError(f"thetas has duplicates: {v}")
-        return v
+        return canonical_angles(v, "thetas")
 
     @field_validator("seeds")
     @classmethod
@@ -188,3 +243,21 @@ class SweepConfig(_Strict):
         if bad := [x for x in v if not 0 <= x < 2**32]:
             raise ValueError(f"seeds must lie in [0, 2**32), got {bad}")
         return v
+
+
+# --------------------------------------------------------------------------- cross-section
+def check_probe_recipe(ssl: SSLConfig, sweep: SweepConfig) -> None:
+    """The probe protocol's two views differ only by augmentation: it needs a recipe."""
+    if sweep.protocol == "probe" and ssl.augment == "none":
+        raise ValueError(
+            "protocol=probe trains on two views of the same image with no θ between them, "
+            "so ssl.augment=none makes them identical; choose a recipe: "
+            "ssl.augment=reference (the reference notebook's) or ssl.augment=mocov2")
+
+
+def check_view_crop(ssl: SSLConfig, geometry: GeometryConfig) -> None:
+    """``geometry.rotate_then_crop`` makes the views smaller than ``data.image_size``."""
+    if geometry.rotate_then_crop and ssl.encoder == "vit_b_16":
+        raise ValueError(
+            "geometry.rotate_then_crop cuts the views below data.image_size, and ViT-B/16 is "
+            "built for that size; use a ResNet or ConvNeXt encoder, or turn the crop off")

@@ -52,7 +52,7 @@ def _input_files(spec, skip: Path | None = None) -> list[Path]:
 
         rows = read_manifest(spec.path, spec.image_column, spec.mask_column)
         files = [Path(spec.path).expanduser()]
-        return files + [p for _, img, msk in rows for p in (img, msk) if p is not None]
+        return files + [p for _, img, msk, _ in rows for p in (img, msk) if p is not None]
     root = Path(spec.root).expanduser()
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -70,9 +70,9 @@ def input_fingerprint(spec, cache_dir: Path | None = None) -> str:
     for p in _input_files(spec, skip):
         try:
             st = p.stat()
-            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(os.fsencode(p) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         except OSError:
-            h.update(f"{p}\0missing\n".encode())
+            h.update(os.fsencode(p) + b"\0missing\n")
     return h.hexdigest()[:24]
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+GROUP_KEYS = ("group", "volume", "case", "patient", "subject")
+
 
 @dataclass
 class Sample:
@@ -22,6 +24,16 @@ class Sample:
     mask: np.ndarray | None  # bool (H, W); None when the source has no mask
     id: str
     meta: dict = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """The sample's source: its manifest ``group``, volume, case, patient or subject when
+        known, else the sample itself. Slices of one volume are not independent images:
+        statistics resample and split by this."""
+        for key in GROUP_KEYS:
+            if self.meta.get(key) is not None:
+                return str(self.meta[key])
+        return self.id
 
 
 @dataclass
@@ -37,6 +49,14 @@ class LoadedDataset:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     cache_status: str = ""  # "hit", "miss", "stale" or "" (not cached)
+    # Degenerate evaluation images (data/degenerate.py): (image id, reason) of each image
+    # with a mask that was left out of the evaluation set because no score on it means
+    # anything (no contrast, a mask covering or missing the valid region); their share of
+    # the would-be evaluation set (every image with a non-empty mask, before max_eval);
+    # dominated: that share is over data.max_degenerate_share (the verdict is inconclusive).
+    degenerate: list[tuple[str, str]] = field(default_factory=list)
+    degenerate_share: float = 0.0
+    degenerate_dominated: bool = False
 
     def ssp_array(self) -> np.ndarray:
         return np.stack([s.image for s in self.ssp]).astype(np.float32)
@@ -45,6 +65,10 @@ class LoadedDataset:
         images = np.stack([s.image for s in self.eval]).astype(np.float32)
         masks = np.stack([s.mask for s in self.eval]).astype(bool)  # type: ignore[misc]
         return images, masks, [s.id for s in self.eval]
+
+    def groups(self) -> dict[str, str]:
+        """Image id -> source group (``Sample.group``) of every sample."""
+        return {s.id: s.group for s in (*self.ssp, *self.eval)}
 
     def fingerprint(self) -> str:
         """Hash of every array and id: the data part of each cell's identity."""

@@ -65,11 +65,9 @@ def spatial_features(backbone: nn.Module, encoder: str, images: torch.Tensor,
 
 
 def group_of(s: Sample) -> str:
-    """Source group of a sample (volume or case when known, else the sample itself)."""
-    for key in ("volume", "case", "patient", "subject"):
-        if s.meta.get(key) is not None:
-            return str(s.meta[key])
-    return s.id
+    """Source group of a sample (``Sample.group``: volume or case when known, else the
+    sample itself)."""
+    return s.group
 
 
 def grouped_split(groups: list[str], test_fraction: float,

@@ -74,20 +74,48 @@ def decoder_dice(dec: nn.Module, feats: torch.Tensor, masks: np.ndarray) -> floa
     return float(np.mean([hard_dice(p, m) for p, m in zip(pred, masks, strict=True)]))
 
 
-def fewshot_splits(n: int, st: DownstreamSettings,
-                   base: str = "fewshot_dice") -> list[tuple[int, str, np.ndarray | None,
-                                                          np.ndarray | None, str]]:
+def fewshot_splits(n: int, st: DownstreamSettings, base: str = "fewshot_dice",
+                   groups: list[str] | None = None,
+                   ) -> list[tuple[int, str, np.ndarray | None, np.ndarray | None, str]]:
     """Per k of ``st.fewshot_k``: (k, metric name, train idx, test idx, skip note); the
-    same seeded order for every k (and for the frozen and the fine-tuned decoder)."""
-    order = np.random.default_rng(st.seed).permutation(n)
+    same seeded order for every k (and for the frozen and the fine-tuned decoder).
+
+    With ``groups`` (each image's source volume/case, ``Sample.group``) the split is
+    grouped: source groups in a seeded order supply the k labelled images, and only images
+    of groups that gave no label are held out, so no volume straddles the split."""
+    rng = np.random.default_rng(st.seed)
+    order = rng.permutation(n)
     out = []
     for k in st.fewshot_k:
         name = fewshot_metric(k, st.fewshot_k, base)
-        if k >= n:
+        if groups is not None:
+            tr, te, note = _grouped_pick(np.asarray(groups), k, st.seed)
+            out.append((k, name, tr, te, note))
+        elif k >= n:
             out.append((k, name, None, None, f"skipped: k={k} leaves no held-out image of {n}"))
         else:
             out.append((k, name, order[:k], order[k:], ""))
     return out
+
+
+def _grouped_pick(groups: np.ndarray, k: int, seed: int):
+    """k labelled images from whole source groups (seeded order); held out: the images of
+    every group that supplied none."""
+    rng = np.random.default_rng(seed)
+    uniq = np.unique(groups)
+    taken: list[int] = []
+    used = set()
+    for g in uniq[rng.permutation(len(uniq))]:
+        if len(taken) >= k:
+            break
+        members = np.flatnonzero(groups == g)
+        taken += members[rng.permutation(len(members))].tolist()
+        used.add(g)
+    test = np.flatnonzero(~np.isin(groups, list(used)))
+    if len(taken) < k or not len(test):
+        return None, None, (f"skipped: k={k} labelled images from whole source groups leave "
+                            f"no held-out group ({len(uniq)} group(s))")
+    return np.asarray(taken[:k]), test, ""
 
 
 def fewshot_segmentation(backbone: nn.Module, encoder: str, ds: LoadedDataset,
@@ -96,7 +124,8 @@ def fewshot_segmentation(backbone: nn.Module, encoder: str, ds: LoadedDataset,
     res = DownstreamResult()
     images, masks, _ = ds.eval_arrays()
     feats = spatial_features(backbone, encoder, torch.from_numpy(images), st.fewshot_layer)
-    for _k, name, tr, te, note in fewshot_splits(len(images), st):
+    groups = [s.group for s in ds.eval]
+    for _k, name, tr, te, note in fewshot_splits(len(images), st, groups=groups):
         if tr is None or te is None:
             res.notes[name] = note
             continue

@@ -82,7 +82,8 @@ def finetune_segmentation(backbone: nn.Module, encoder: str, ds: LoadedDataset,
     res = DownstreamResult()
     images, masks, _ = ds.eval_arrays()
     x = torch.from_numpy(images)
-    for _k, name, tr, te, note in fewshot_splits(len(images), st, "finetune_dice"):
+    groups = [s.group for s in ds.eval]
+    for _k, name, tr, te, note in fewshot_splits(len(images), st, "finetune_dice", groups):
         if tr is None or te is None:
             res.notes[name] = note
             continue

@@ -18,7 +18,13 @@ from markupsafe import Markup
 
 from thetascope.report.html import _version, environment
 from thetascope.report.run_data import RunData, load_run
-from thetascope.report.sections import METRIC_ABOUT, metric_label, theta_ticks
+from thetascope.report.sections import (
+    METRIC_ABOUT,
+    READ_REFERENCES,
+    metric_label,
+    reference_lines,
+    theta_ticks,
+)
 from thetascope.report.signature_section import compare_signature_section
 from thetascope.report.svg import PALETTE, Chart, fmt
 from thetascope.sweep.store import atomic_write_text
@@ -59,6 +65,7 @@ def overlay_chart(runs: list[RunData], labels: list[str], name: str, metric: str
                  [f"{label} · {name} · θ = {r.theta:g}°\n{metric_label(metric)} = "
                   f"{fmt(r.mean)}  95% CI [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
                   for r in a.itertuples()])
+        reference_lines(c, run.ref_agg, name, metric, f"{label}: ")
     c.xticks = theta_ticks(thetas)
     return c.to_svg()
 
@@ -94,6 +101,7 @@ def compare_context(runs: list[RunData]) -> dict:
             "verdicts": _verdicts(runs, labels, names),
             "sig": compare_signature_section(runs, labels),
             "title": " vs ".join(labels), "version": _version(),
+            "read_references": READ_REFERENCES,
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 

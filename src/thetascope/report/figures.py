@@ -42,15 +42,34 @@ def _save(fig, path: Path, dpi: int = 110) -> Path:
     return path
 
 
+# the references drawn beside every trained curve (sweep/references.py): style, label
+REFERENCE_STYLE = {
+    "untrained": ("#7f7f7f", "--", "untrained model"),
+    "resample": ("#9467bd", ":", "geometry alone (resample)"),
+    "chance": ("#111111", (0, (1, 3)), "chance"),
+}
+
+
+def _model(agg: pd.DataFrame, model: str) -> pd.DataFrame:
+    if "model" not in agg:
+        return agg if model == "trained" else agg.iloc[:0]
+    return agg[agg.model == model]
+
+
 def plot_metric_vs_theta(ax, agg: pd.DataFrame, seeds: pd.DataFrame, dataset: str,
                          metric: str) -> None:
-    a = agg[(agg.dataset == dataset) & (agg.metric == metric)].sort_values("theta")
+    sel = (agg.dataset == dataset) & (agg.metric == metric)
+    a = _model(agg[sel], "trained").sort_values("theta")
     for _, s in seeds[seeds.dataset == dataset].groupby("seed"):
         s = s.sort_values("theta")
         ax.plot(s.theta, s.value, color="tab:blue", alpha=0.25, lw=1)
     ax.fill_between(a.theta, a.ci_low, a.ci_high, color="tab:blue", alpha=0.2, lw=0,
                     label="95% CI")
-    ax.plot(a.theta, a["mean"], "o-", color="tab:blue", lw=2, ms=4, label="mean")
+    ax.plot(a.theta, a["mean"], "o-", color="tab:blue", lw=2, ms=4, label="trained (mean)")
+    for model, (color, style, label) in REFERENCE_STYLE.items():
+        r = _model(agg[sel], model).sort_values("theta")
+        if len(r) and r["mean"].notna().any():
+            ax.plot(r.theta, r["mean"], color=color, ls=style, lw=1.4, label=label)
     ax.set_xlabel("θ (degrees)")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
@@ -67,7 +86,8 @@ def dice_vs_theta(out: Path, results, agg, datasets, metric="dice") -> Path:
         ax.set_title(_title(name, datasets))
     axes[0][0].legend(loc="best", fontsize=8)
     fig.suptitle(f"{metric} between saliency and mask vs pre-training angle θ "
-                 "(faint: individual seeds)", fontsize=10)
+                 "(faint: individual seeds; grey: the same measurement without learning)",
+                 fontsize=10)
     return _save(fig, out / f"{metric}_vs_theta.png")
 
 
@@ -80,6 +100,7 @@ def metrics_vs_theta(out: Path, results, agg, datasets, metrics: list[str]) -> P
         for i, name in enumerate(names):
             plot_metric_vs_theta(axes[i][j], agg, seeds, name, m)
             axes[i][j].set_title(f"{_title(name, datasets)}: {m}", fontsize=9)
+    axes[0][0].legend(loc="best", fontsize=6)
     fig.tight_layout()
     return _save(fig, out / "metrics_vs_theta.png")
 

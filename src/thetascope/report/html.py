@@ -29,6 +29,7 @@ from thetascope.report.orient_section import orient_section, verdict_block
 from thetascope.report.run_data import RunData, data_notes, load_run, provenance, warnings
 from thetascope.report.sections import (
     METRIC_LABELS,
+    READ_REFERENCES,
     headline_cards,
     loss_charts,
     metric_tabs,
@@ -91,7 +92,7 @@ def settings(cfg) -> list[tuple[str, str]]:
                        f"{s.momentum:g}, temperature {s.temperature:g}, augment {s.augment}"),
         ("encoder", f"{s.encoder} ({s.weights or 'random initialisation'})"),
         ("training", f"{s.steps} steps × batch {s.batch_size}, lr {s.lr:g} ({s.schedule}), "
-                     f"{s.precision}"),
+                     f"precision {s.precision}"),
         ("θ grid", ", ".join(f"{t:g}°" for t in cfg.sweep.thetas)),
         ("seeds", ", ".join(str(x) for x in cfg.sweep.seeds)),
         ("images", f"{d.image_size}² px, {d.channels} channel(s), intensity {d.intensity}, "
@@ -100,7 +101,11 @@ def settings(cfg) -> list[tuple[str, str]]:
                      f"{'on' if g.circle_mask else 'off'}"),
         ("saliency", f"target {sal.target}, SmoothGrad {sal.samples} samples, σ = "
                      f"{sal.noise_level:g} × range, map {sal.map}, {sal.backprop} backprop, "
-                     f"view {sal.view}, rotate back {sal.rotate_back}, blur σ {sal.blur_sigma:g}"),
+                     f"view {sal.view}, rotate back {sal.rotate_back}, blur σ {sal.blur_sigma:g}, "
+                     f"precision {sal.precision}"),
+        ("map rotation", f"{sal.map_rotation} (the rotated view's map back into x's "
+                         "frame)"),
+        ("references", ", ".join(cfg.sweep.references) or "none"),
         ("binarisation", m.binarize),
         ("metrics", ", ".join(m.names) + f"; {m.bootstrap} bootstrap resamples"),
     ]
@@ -110,8 +115,12 @@ def settings(cfg) -> list[tuple[str, str]]:
                                     f"{o.hog}, SVM {o.svm_n_train} + {o.svm_n_test} images"))
     if cfg.analysis.enabled:
         a = cfg.analysis
-        rows.append(("statistics", f"α = {a.alpha:g}, θ test {a.theta_test}, correction "
-                                   f"{a.correction}, {a.permutations} permutations"))
+        rows.append(("statistics", f"α = {a.alpha:g}, θ test {a.theta_test} "
+                                   f"({a.sphericity}, df {a.min_f_df}) on {a.test_on}"
+                                   f"{' without θ = 0' if a.exclude_zero else ''}, "
+                                   f"correction {a.correction}, {a.permutations} permutations, "
+                                   f"training rule final loss ≤ {100 * a.max_loss_ratio:g} % "
+                                   "of chance"))
     return rows
 
 
@@ -134,6 +143,7 @@ def context(run: RunData, write_figures: bool = True) -> dict:
         "losses": loss_charts(run), "warnings": warnings(run), "provenance": provenance(run),
         "data_notes": data_notes(run), "sig": run_signature_section(run),
         "down": downstream_section(run),
+        "read_references": READ_REFERENCES if not run.ref_agg.empty else "",
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": _version(),
     }

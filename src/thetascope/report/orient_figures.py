@@ -132,20 +132,27 @@ def write_orient_figures(fig_dir: Path, frames: dict[str, pd.DataFrame],
 
 
 def score_vs_orientation(fig_dir: Path, cubes: dict, predictors: dict, metric: str,
-                         synthetic: dict) -> Path | None:
-    from thetascope.analysis.cube import bootstrap_curves, percentile_ci
+                         synthetic: dict, untrained: dict | None = None) -> Path | None:
+    """Per dataset: the tested score curve (trained − untrained when the untrained
+    reference exists, else the trained curve), its 95% CI, and each predictor at the same
+    θ on a second axis."""
+    from thetascope.analysis.cube import bootstrap_curves, difference_cube, percentile_ci
 
     names = [n for n in cubes if predictors.get(n)]
     if not names:
         return None
+    untrained = untrained or {}
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.4), squeeze=False)
     colors = {"self_overlap": "tab:green", "hog_svm": "tab:red"}
     for ax, name in zip(axes[0], names, strict=True):
         c = cubes[name]
-        lo, hi = percentile_ci(bootstrap_curves(c.values, 500, 0))
+        label = metric
+        if name in untrained:
+            c, label = difference_cube(c, untrained[name]), f"{metric}: trained − untrained"
+        lo, hi = percentile_ci(bootstrap_curves(c.values, 500, 0, groups=c.groups))
         ax.fill_between(c.thetas, lo, hi, color="tab:blue", alpha=0.2, lw=0)
-        ax.plot(c.thetas, c.mean_curve, "o-", color="tab:blue", ms=3, label=metric)
-        ax.set_ylabel(metric)
+        ax.plot(c.thetas, c.mean_curve, "o-", color="tab:blue", ms=3, label=label)
+        ax.set_ylabel(label)
         ax.set_xlabel("θ (degrees)")
         ax.set_title(_title(name, synthetic), fontsize=9)
         ax.grid(alpha=0.3)
@@ -157,6 +164,7 @@ def score_vs_orientation(fig_dir: Path, cubes: dict, predictors: dict, metric: s
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = tw.get_legend_handles_labels()
         ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="best")
-    fig.suptitle(f"{metric} vs θ and the orientation predictors at the same θ", fontsize=9)
+    fig.suptitle(f"{metric} vs θ (the curve the tests use) and the orientation predictors at "
+                 "the same θ", fontsize=9)
     fig.tight_layout()
     return _save(fig, fig_dir / "score_vs_orientation.png")

@@ -72,8 +72,41 @@ def _predictor_values(run: RunData, name: str, pred: str, thetas: np.ndarray):
     return np.interp(thetas % 360, pt % 360, pv, period=360)
 
 
-def _predictor_chart(run: RunData, name: str, pred: str, metric: str) -> Markup | None:
+def tested_curve(run: RunData, name: str, metric: str) -> tuple[pd.DataFrame, str]:
+    """The curve the predictor tests use: per θ (θ = 0 left out when the config says so)
+    the mean of trained − untrained with a 95% crossed-bootstrap CI, or the trained curve
+    when the run has no untrained reference; and its axis label."""
     a = run.agg[(run.agg.dataset == name) & (run.agg.metric == metric)].sort_values("theta")
+    ref = run.references
+    cfg = run.cfg
+    exclude = bool(cfg is None or cfg.analysis.exclude_zero)
+    if exclude and len(a):
+        a = a[~np.isclose(a.theta.to_numpy(float) % 360.0, 0.0)]
+    if ref.empty or "model" not in ref or not ((ref.model == "untrained")
+                                              & (ref.dataset == name)).any():
+        return a, metric_label(metric)
+    from thetascope.analysis.cube import (
+        bootstrap_curves,
+        difference_cube,
+        percentile_ci,
+        score_cube,
+    )
+
+    try:
+        diff = difference_cube(score_cube(run.results, name, metric),
+                               score_cube(ref, name, metric, "untrained"))
+    except ValueError:
+        return a, metric_label(metric)
+    if exclude:
+        diff = diff.without_zero()
+    lo, hi = percentile_ci(bootstrap_curves(diff.values, 500, 0, groups=diff.groups))
+    table = pd.DataFrame({"theta": diff.thetas, "mean": diff.mean_curve, "ci_low": lo,
+                          "ci_high": hi})
+    return table, f"{metric_label(metric)}: trained − untrained"
+
+
+def _predictor_chart(run: RunData, name: str, pred: str, metric: str) -> Markup | None:
+    a, ylabel = tested_curve(run, name, metric)
     x = _predictor_values(run, name, pred, a.theta.to_numpy(float)) if len(a) else None
     if x is None:
         return None
@@ -84,13 +117,13 @@ def _predictor_chart(run: RunData, name: str, pred: str, metric: str) -> Markup 
         if len(v):
             r = v.iloc[0]
             stat = (f" (r = {fmt(r.statistic, '.2f')}, p adj {fmt(r.p_adjusted, '.3g')}: "
-                    f"{r.decision})" if r.decision != "not estimable" else " (not estimable)")
-    c = Chart(f"{run.title(name)}{stat}", label.split(":")[0] + " at the sweep θ",
-              metric_label(metric), xpad=0.08)
+                    f"{r.decision})" if pd.notna(r.statistic) else f" ({r.decision})")
+    c = Chart(f"{run.title(name)}{stat}", label.split(":")[0] + " at the sweep θ", ylabel,
+              xpad=0.08)
     for xi, r in zip(x, a.itertuples(), strict=True):
         c.line([xi, xi], [r.ci_low, r.ci_high], color, width=1, opacity=0.5)
     c.points(x, a["mean"], color,
-             [f"θ = {r.theta:g}°\n{label.split(':')[0]} = {fmt(xi)}\n{metric_label(metric)} = "
+             [f"θ = {r.theta:g}°\n{label.split(':')[0]} = {fmt(xi)}\n{ylabel} = "
               f"{fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
               for xi, r in zip(x, a.itertuples(), strict=True)], r=4.5, label="one θ of the sweep",
              texts=[f"{t:g}°" for t in a.theta])

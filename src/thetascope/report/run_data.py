@@ -3,6 +3,7 @@
     run = load_run(Path("runs/default"))                # reloads the datasets (cached)
     run = load_run(Path("runs/default"), datasets)      # at the end of a run: reuse them
     run.names, run.agg, run.results, run.verdict, run.orient["overlap"], run.cells
+    run.references, run.ref_agg      # untrained / resample / chance rows and per-θ means
 
 Nothing here draws. Missing optional files (verdict, orientation tables, losses) become
 empty frames or ``None``; datasets that cannot be reloaded (moved data, a newer config
@@ -57,6 +58,8 @@ class RunData:
     datasets: dict[str, LoadedDataset]
     notes: list[str] = field(default_factory=list)  # problems met while loading
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)  # baselines.parquet
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)  # untrained/resample/chance
+    ref_agg: pd.DataFrame = field(default_factory=pd.DataFrame)  # their per-θ aggregates
 
     @property
     def names(self) -> list[str]:
@@ -105,7 +108,7 @@ def _reload(cfg, notes: list[str]) -> dict[str, LoadedDataset]:
     out: dict[str, LoadedDataset] = {}
     for spec in cfg.data.datasets:
         try:
-            ds = create_dataset(spec, cfg.data)
+            ds = create_dataset(spec, cfg.data, cfg.geometry.circle_mask)
             out[ds.name] = ds
         except Exception as exc:
             notes.append(f"dataset {spec.display_name} could not be reloaded ({exc}); its "
@@ -156,6 +159,8 @@ def _cells(root: Path, keys: set[str]) -> list[dict]:
             meta = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if not isinstance(meta, dict):  # a damaged cell.json ("[]"): not a cell's record
+            continue
         meta["_dir"] = str(p.parent)
         out.append(meta)
     return out
@@ -180,14 +185,25 @@ def load_run(root: Path, datasets: dict[str, LoadedDataset] | None = None) -> Ru
     for n, files in _skipped_from_summary(root).items():
         if n in info and not info[n].skipped_files:
             info[n].skipped_files = files
-    results = _read(root / "results.parquet")
+    results, references = _split_models(_read(root / "results.parquet"))
+    agg, ref_agg = _split_models(_read(root / "aggregate.csv"))
     verdict = _read(root / "verdict.parquet")
     orient = {k: _read(root / f"orient_{k}.parquet") for k in ("histograms", "overlap", "svm")}
     keys = set(results["cell"]) if "cell" in results else set()
-    return RunData(root, name, cfg, text, fp, results, _read(root / "aggregate.csv"),
+    return RunData(root, name, cfg, text, fp, results, agg,
                    _read(root / "losses.parquet"), None if verdict.empty else verdict,
                    _read(root / "analysis_peaks.parquet"), orient, _cells(root, keys), lines,
-                   info, dict(datasets), notes, _read(root / "baselines.parquet"))
+                   info, dict(datasets), notes, _read(root / "baselines.parquet"),
+                   references, ref_agg)
+
+
+def _split_models(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trained rows, reference rows) of a table with a ``model`` column; a table without
+    one (a run made before the references existed) is all trained."""
+    if df.empty or "model" not in df:
+        return df, pd.DataFrame()
+    trained = df["model"] == "trained"
+    return df[trained].reset_index(drop=True), df[~trained].reset_index(drop=True)
 
 
 def warnings(run: RunData) -> list[tuple[str, str]]:

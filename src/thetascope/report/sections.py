@@ -36,6 +36,18 @@ METRIC_ABOUT = {
                              "frozen features, mask present vs absent. Dashed: the baselines.",
 }
 BASELINE_COLORS = {"random-init": "#7f7f7f", "theta-free": "#ff7f0e"}
+# the references of every score curve (sweep/references.py): colour, SVG dash, label
+REFERENCE_STYLES = {
+    "untrained": ("#7f7f7f", "6 4", "untrained model"),
+    "resample": ("#9467bd", "2 3", "geometry alone (resample)"),
+    "chance": ("#111111", "1 4", "chance"),
+}
+READ_REFERENCES = (
+    "Beside each trained curve, the same measurement without learning: the seeded untrained "
+    "model at every θ (grey dashes), the geometry alone (the θ = 0 maps rotated by θ and "
+    "back, purple dots) and chance (a noise map, black dots). Only what the trained curve "
+    "does beyond them is the effect of pre-training at θ, which is what the verdict tests "
+    "(trained − untrained).")
 
 
 def metric_label(metric: str) -> str:
@@ -89,6 +101,7 @@ def score_chart(run: RunData, name: str, metric: str, compact: bool = False) -> 
     c.line(a.theta, a["mean"], BLUE, label="mean")
     c.points(a.theta, a["mean"], BLUE, [_tip(name, metric, row) for row in a.itertuples()])
     baseline_lines(c, run, name, metric)
+    reference_lines(c, run.ref_agg, name, metric)
     peaks = _peaks(run, name, metric)
     if len(peaks):
         for p in peaks.itertuples():
@@ -100,6 +113,23 @@ def score_chart(run: RunData, name: str, metric: str, compact: bool = False) -> 
         c.marker(float(best.theta), float(best["mean"]), "#111", label="highest mean",
                  tip=f"highest mean: θ = {best.theta:g}°, {fmt(best['mean'])}")
     return c.to_svg()
+
+
+def reference_lines(c: Chart, ref_agg: pd.DataFrame, name: str, metric: str,
+                    label_prefix: str = "") -> None:
+    """The untrained, resample and chance curves of one dataset and metric, each in its own
+    dash style with a legend entry and a tooltip per θ."""
+    if ref_agg.empty or "model" not in ref_agg:
+        return
+    d = ref_agg[(ref_agg.dataset == name) & (ref_agg.metric == metric)]
+    for model, (color, dash, label) in REFERENCE_STYLES.items():
+        r = d[d.model == model].sort_values("theta")
+        if r.empty or not r["mean"].notna().any():
+            continue
+        lab = label_prefix + label
+        c.line(r.theta, r["mean"], color, width=1.4, dash=dash, label=lab,
+               tip=f"{lab}: {metric_label(metric)} {fmt(r['mean'].min())}–"
+                   f"{fmt(r['mean'].max())} over θ")
 
 
 def baseline_lines(c: Chart, run: RunData, name: str, metric: str) -> None:
@@ -175,6 +205,14 @@ def _theta_matters(run: RunData, name: str) -> str:
     return headline(run.verdict, name).get("θ matters", "")
 
 
+def _n_groups(run: RunData, name: str) -> int | None:
+    """Independent sources (volumes, cases) among the dataset's scored images."""
+    r = run.results
+    if r.empty or "group" not in r:
+        return None
+    return int(r.loc[r.dataset == name, "group"].nunique())
+
+
 def headline_cards(run: RunData) -> list[dict]:
     """Per dataset: counts, real/synthetic, the θ with the highest and lowest mean of the
     primary metric, and the verdict's answer to 'does θ matter'."""
@@ -187,6 +225,7 @@ def headline_cards(run: RunData) -> list[dict]:
         card = {"name": name, "kind": info.kind if info else "?",
                 "synthetic": info.synthetic if info else None,
                 "n_ssp": info.n_ssp if info else None, "n_eval": info.n_eval if info else None,
+                "n_groups": _n_groups(run, name),
                 "metric": metric_label(metric), "best": "", "worst": "",
                 "theta_matters": _theta_matters(run, name),
                 "chart": score_chart(run, name, metric, compact=True) if len(a) else ""}

@@ -80,6 +80,32 @@ def skipped_inputs_section(datasets, limit: int = 50) -> list[str]:
     return lines
 
 
+def reference_section(result, cfg) -> list[str]:
+    """Per-θ means of the references (untrained, resample, chance) of the analysis
+    metric, beside the trained mean: what the measurement gives without learning."""
+    ref = result.reference_aggregate if hasattr(result, "reference_aggregate") else None
+    if ref is None or ref.empty:
+        return []
+    metric = cfg.analysis.metric
+    both = pd.concat([result.aggregate.assign(model="trained"), ref], ignore_index=True)
+    both = both[both.metric == metric]
+    if both.empty:
+        return []
+    wide = both.pivot_table(index="theta", columns=["dataset", "model"], values="mean")
+    order = ["trained", "untrained", "resample", "chance"]
+    cols = [c for d in dict.fromkeys(both.dataset) for m in order if (d, m) in wide.columns
+            for c in [(d, m)]]
+    lines = ["", f"## {metric} vs θ beside the references (means over images and seeds)", "",
+             "untrained: the seeded initial model through the same pipeline; resample: the "
+             "θ = 0 maps rotated by θ and back; chance: a noise map. The θ tests use "
+             "trained − untrained.", "",
+             "| θ | " + " | ".join(f"{d} {m}" for d, m in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for theta, row in wide[cols].iterrows():
+        lines.append(f"| {theta:g}° | " + " | ".join(f"{v:.3f}" for v in row.values) + " |")
+    return lines
+
+
 def write_summary(out: Path, cfg, result, figures: list[Path]) -> Path:
     lines = [f"# thetascope run: {cfg.name}", "",
              f"- config fingerprint `{fingerprint(cfg)}`; protocol `{cfg.sweep.protocol}`, "
@@ -90,13 +116,18 @@ def write_summary(out: Path, cfg, result, figures: list[Path]) -> Path:
              f"view `{cfg.saliency.view}`; binarisation `{cfg.metrics.binarize}`",
              f"- cells: {result.n_cells} ({result.n_skipped} reused, {result.n_ran} run); "
              f"wall time {result.wall_s:.1f} s", "", "## Datasets", "",
-             "| dataset | kind | real or synthetic | SSP images | eval images | skipped | source |",
-             "|---|---|---|---|---|---|---|"]
+             "| dataset | kind | real or synthetic | SSP images | eval images | independent "
+             "sources | skipped | source |",
+             "|---|---|---|---|---|---|---|---|"]
     for ds in result.datasets.values():
         skipped = ", ".join(f"{k}: {v}" for k, v in ds.skipped.items()) or "none"
         real = "**synthetic**" if ds.synthetic else "real"
+        sources = len({smp.group for smp in ds.eval})
         lines.append(f"| {ds.name} | {ds.kind} | {real} | {len(ds.ssp)} | {len(ds.eval)} | "
-                     f"{skipped} | {ds.source} |")
+                     f"{sources} | {skipped} | {ds.source} |")
+    lines += ["", "Independent sources: the volumes, cases or patients the scored images come "
+              "from (an image is its own source when none is known); bootstrap intervals and "
+              "the θ tests treat them, not the images, as the independent units."]
     lines += skipped_inputs_section(result.datasets.values())
     for metric in cfg.metrics.names:
         wide = summary_frame(result.aggregate, metric)
@@ -105,6 +136,7 @@ def write_summary(out: Path, cfg, result, figures: list[Path]) -> Path:
                   "|---|" + "---|" * len(wide.columns)]
         for theta, row in wide.iterrows():
             lines.append(f"| {theta:g}° | " + " | ".join(str(v) for v in row.values) + " |")
+    lines += reference_section(result, cfg)
     if getattr(result, "verdict", None) is not None:
         from thetascope.report.verdict_table import verdict_markdown
 

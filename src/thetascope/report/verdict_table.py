@@ -24,32 +24,59 @@ def _p(row) -> str:
     return f"p = {_num(row.p_value)}{adj}"
 
 
+def _answer(decision: str, stats: str) -> str:
+    """'yes (stats)', or an inconclusive decision with its reason and then the stats."""
+    decision = str(decision)
+    if not stats:
+        return decision
+    if decision.startswith("inconclusive"):
+        return f"{decision}; {stats}"
+    return f"{decision} ({stats})"
+
+
 def headline(verdict: pd.DataFrame, dataset: str) -> dict[str, str]:
-    """The three answers for one dataset, in words."""
-    d = verdict[verdict.dataset == dataset].set_index("test")
+    """The answers for one dataset, in words."""
+    d = verdict[verdict.dataset == dataset].drop_duplicates("test").set_index("test")
     out = {}
+    if "training" in d.index:
+        r = d.loc["training"]
+        out["training moved the model"] = (
+            f"{r.decision} (final loss {_num(100 * r.statistic, '.0f')} % of chance)"
+            if r.decision in ("yes", "no") else f"{r.decision} ({r.detail})")
     if "theta_effect" in d.index:
         r = d.loc["theta_effect"]
         method, _, effect = r.statistic_name.partition(" (")
-        out["θ matters"] = (f"{r.decision} ({method}: {_p(r)}; {effect.rstrip(')')} "
-                            f"{_num(r.effect_size, '.2f')})")
+        what = str(r.detail).split(";")[0]
+        stats = "; ".join(x for x in (f"{method}: {_p(r)}" if _p(r) else "",
+                                      f"{effect.rstrip(')')} {_num(r.effect_size, '.2f')}"
+                                      if pd.notna(r.effect_size) else "", what) if x)
+        out["θ matters"] = _answer(r.decision, stats)
     if "periodicity" in d.index:
         r = d.loc["periodicity"]
-        if r.decision == "not estimable":
-            out["dominant period"] = f"not estimable ({r.detail.split(';')[0]})"
+        share = (f"{_num(r.effect_size, 'g')}° carries {_num(r.statistic, '.2f')} "
+                 f"[{_num(r.ci_low, '.2f')}, {_num(r.ci_high, '.2f')}] of the variance, "
+                 f"{_p(r)}") if pd.notna(r.effect_size) else ""
+        margin = ""
+        if "period_margin" in d.index and str(d.loc["period_margin"].decision)[:3] in ("yes",
+                                                                                      "no:"):
+            margin = f"; better than the runner-up: {d.loc['period_margin'].decision}"
+        if str(r.decision).startswith("period"):
+            out["best-fitting period"] = f"{_num(r.effect_size, 'g')}° ({share}{margin})"
+        elif r.decision == "no period":
+            out["best-fitting period"] = f"none (best: {share})"
         else:
-            share = (f"{_num(r.effect_size, 'g')}° carries {_num(r.statistic, '.2f')} "
-                     f"[{_num(r.ci_low, '.2f')}, {_num(r.ci_high, '.2f')}] of the variance, "
-                     f"{_p(r)}")
-            out["dominant period"] = (f"{_num(r.effect_size, 'g')}° ({share})"
-                                      if r.decision.startswith("period")
-                                      else f"none (best: {share})")
+            out["best-fitting period"] = _answer(r.decision, share)
+    if "identical_views" in d.index:
+        r = d.loc["identical_views"]
+        stats = (f"θ = 0 minus the others {_num(r.statistic, '+.3f')}, {_p(r)}"
+                 if pd.notna(r.statistic) else "")
+        out["θ = 0 (identical views) differs"] = _answer(r.decision, stats)
     if "orientation_predicts" in d.index:
         r = d.loc["orientation_predicts"]
         metric = verdict["metric"].iloc[0] if "metric" in verdict else "score"
-        key = f"orientation predicts {metric}"
-        out[key] = (f"{r.decision} (r = {_num(r.statistic, '.2f')}, {_p(r)}; {r.detail})"
-                    if r.decision != "not estimable" else f"not estimable ({r.detail})")
+        stats = (f"r = {_num(r.statistic, '.2f')}, {_p(r)}; {r.detail}"
+                 if pd.notna(r.statistic) else "")
+        out[f"orientation predicts {metric}"] = _answer(r.decision, stats)
     beats = d[d.index.astype(str).str.startswith("beats_baseline:")]
     if len(beats):  # downstream baselines (analysis/downstream_baselines.py)
         out["best θ beats the baselines"] = "; ".join(
@@ -72,8 +99,11 @@ def verdict_markdown(verdict: pd.DataFrame) -> list[str]:
     alpha = verdict.alpha.dropna().iloc[0] if verdict.alpha.notna().any() else float("nan")
     lines = ["## Verdict: does θ matter, and does orientation structure predict it?", "",
              f"Decisions at α = {_num(alpha)} on p-values adjusted by `{corr}` within each "
-             "family (θ effect, periodicity, predictors). Every row is in `verdict.parquet`; "
-             "the tests and their assumptions are in docs/METHODS.md (Statistics).", ""]
+             "family (θ effect, periodicity, predictors). The tests run on trained − "
+             "untrained (what training changed) without θ = 0; rows ending in `:raw` test "
+             "the raw trained curve. `inconclusive (reason)` means the run cannot decide. "
+             "Every row is in `verdict.parquet`; the tests and their assumptions are in "
+             "docs/METHODS.md (Statistics).", ""]
     for name in dict.fromkeys(verdict.dataset):
         lines.append(f"- **{name}**: " + "; ".join(f"{k}: {v}" for k, v in
                                                    headline(verdict, name).items()))

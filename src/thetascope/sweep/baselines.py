@@ -29,7 +29,7 @@ from thetascope.data.sample import LoadedDataset
 from thetascope.downstream import DownstreamSettings, evaluate_baseline
 from thetascope.ssl.pairs import pair_builder
 from thetascope.sweep.cell import CellOutput, build_model, provenance, train_model
-from thetascope.sweep.plan import Cell, pretrain_identity
+from thetascope.sweep.plan import Cell, dataset_seeds, pretrain_identity
 from thetascope.sweep.store import ResultStore
 
 BASELINE_DIR = "baselines"
@@ -58,16 +58,9 @@ def plan_baselines(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) ->
     d = cfg.downstream
     if not (d.enabled and d.baselines):
         return []
-    specs = {s.display_name: s for s in cfg.data.datasets}
-    cells = []
-    for name, ds in datasets.items():
-        spec_dump, fp = specs[name].model_dump(mode="json"), ds.fingerprint()
-        for seed in cfg.sweep.seeds:
-            for b in d.baselines:
-                key = stable_hash(baseline_identity(cfg, spec_dump, fp, seed, b))
-                cells.append(Cell(key, name, float("nan"), int(seed), f"baseline:{b}",
-                                  cfg.ssl.method, cfg.ssl.encoder, None, b))
-    return cells
+    return [Cell(stable_hash(baseline_identity(cfg, spec, fp, seed, b)), name, float("nan"),
+                 seed, f"baseline:{b}", cfg.ssl.method, cfg.ssl.encoder, None, b)
+            for name, spec, fp, seed in dataset_seeds(cfg, datasets) for b in d.baselines]
 
 
 def baseline_store(root: Path) -> ResultStore:

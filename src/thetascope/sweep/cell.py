@@ -15,7 +15,6 @@ tensors and small settings dataclasses, never the config.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import platform
 import time
@@ -30,17 +29,21 @@ import torch
 import thetascope
 from thetascope.config import PROTOCOL_VERSION, ExperimentConfig
 from thetascope.data.sample import LoadedDataset
-from thetascope.downstream import downstream_for_cell, downstream_records
-from thetascope.geometry import rotate, valid_region
-from thetascope.metrics.overlap import binarize, score_image
-from thetascope.saliency.inference import SaliencyEncoder
-from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smoothgrad_pair
-from thetascope.saliency.targets import create_target
+from thetascope.downstream import downstream_for_cell, downstream_records, group_of
+from thetascope.geometry import valid_region
+from thetascope.metrics.overlap import binarize
 from thetascope.ssl.checkpoints import load_backbone_weights
 from thetascope.ssl.moco import MoCo
-from thetascope.ssl.pairs import PairFn, make_pair, pair_builder
+from thetascope.ssl.negatives import group_codes, self_negative_summary
+from thetascope.ssl.pairs import PairFn, inscribed_crop, pair_builder
 from thetascope.ssl.simclr import SimCLR
 from thetascope.ssl.train import TrainSettings, pretrain, resolve_queue_size
+from thetascope.sweep.explain import (  # noqa: F401 (re-exported: the cell's public helpers)
+    explain_at,
+    score_records,
+    scored_map,
+    smoothgrad_settings,
+)
 from thetascope.sweep.plan import Cell
 
 log = logging.getLogger("thetascope")
@@ -67,7 +70,8 @@ def build_model(cfg: ExperimentConfig, n_images: int, seed: int) -> MoCo | SimCL
         k = resolve_queue_size(s.queue_size, s.batch_size, n_images)
         model = MoCo(s.encoder, dim=s.dim, K=k, m=s.momentum, T=s.temperature, mlp=s.mlp,
                      split_bn=s.split_bn, freeze_queue=s.freeze_queue,
-                     in_channels=d.channels, image_size=d.image_size)
+                     in_channels=d.channels, image_size=d.image_size,
+                     mask_self_negatives=s.mask_self_negatives, symmetric=s.symmetric)
     if s.weights is not None:
         report = load_backbone_weights(s.weights, model.encoder_q.backbone, s.encoder)
         if isinstance(model, MoCo):  # the key encoder starts as a copy of the query encoder
@@ -76,27 +80,27 @@ def build_model(cfg: ExperimentConfig, n_images: int, seed: int) -> MoCo | SimCL
     return model
 
 
-def smoothgrad_settings(cfg: ExperimentConfig) -> SmoothGradSettings:
-    s = cfg.saliency
-    return SmoothGradSettings(
-        samples=s.samples, noise_level=s.noise_level, chunk_size=s.chunk_size,
-        noise_pairing=s.noise_pairing, map=s.map, channel_reduce=s.channel_reduce,
-        blur_sigma=s.blur_sigma, blur_kernel=s.blur_kernel, precision=s.precision,
-        memory_budget_mb=s.memory_budget_mb,
-    )
-
-
-def scored_map(map_x: torch.Tensor, map_r: torch.Tensor, theta: float, view: str,
-               rotate_back: bool, interpolation: str) -> torch.Tensor:
-    """The map that is scored, in the original image's frame."""
-    back = map_r
-    if rotate_back:
-        back = rotate(map_r[:, None], -theta, interpolation)[:, 0]  # type: ignore[arg-type]
-    if view == "original":
-        return map_x
-    if view == "rotated":
-        return back
-    return 0.5 * (map_x + back)
+def result_rows(records: list[dict], cell: Cell, cfg: ExperimentConfig, model: str,
+                groups: dict[str, str]) -> pd.DataFrame:
+    """Long-format rows of ``results.parquet``: the records (image_id, metric, value and,
+    for the references, their own theta) plus the cell's identity, the ``model`` they
+    measure (trained / untrained / resample / chance) and each image's source ``group``
+    (its volume, case or patient; the image itself when unknown)."""
+    rows = pd.DataFrame.from_records(records)
+    if rows.empty:
+        rows = pd.DataFrame(columns=["image_id", "metric", "value"])
+    if "theta" not in rows:
+        rows.insert(0, "theta", cell.theta)
+    rows.insert(0, "dataset", cell.dataset)
+    rows.insert(2, "seed", cell.seed)
+    rows["theta"] = rows["theta"].astype(float)
+    for col, val in (("protocol", cell.protocol), ("method", cell.method),
+                     ("encoder", cell.encoder), ("target", cfg.saliency.target),
+                     ("view", cfg.saliency.view), ("binarize", cfg.metrics.binarize),
+                     ("cell", cell.key), ("model", model)):
+        rows[col] = val
+    rows["group"] = [groups.get(str(i), str(i)) for i in rows["image_id"]]
+    return rows
 
 
 def train_settings(cfg: ExperimentConfig) -> TrainSettings:
@@ -126,10 +130,26 @@ def train_model(
     model = build_model(cfg, images.shape[0], seed).to(device or torch.device("cpu"))
     if pair is None:
         pair = pair_builder(cfg.sweep.protocol, theta, cfg.ssl.augment, cfg.data.image_size,
-                            g.interpolation, g.fill, g.circle_mask)
+                            g.interpolation, g.fill, g.circle_mask, g.rotate_then_crop)
     losses = pretrain(model, images, pair, train_settings(cfg), seed, on_step,
-                      cfg.runtime.checkpoint_every, on_checkpoint, resume)
+                      cfg.runtime.checkpoint_every, on_checkpoint, resume, ssp_groups(ds))
+    if neg := self_negatives(model):
+        log.info("%s seed %d θ=%g: %.1f %% of MoCo queries met a key of their own image in "
+                 "the queue (%s)", ds.name, seed, theta, 100 * neg["self_negative_share"],
+                 "masked" if neg["self_negatives_masked"] else "NOT masked")
     return model, losses
+
+
+def ssp_groups(ds: LoadedDataset) -> torch.Tensor:
+    """Source-group code of every SSP image (its volume or case; else the image itself)."""
+    return group_codes([group_of(s) for s in ds.ssp])
+
+
+def self_negatives(model: MoCo | SimCLR) -> dict:
+    """The cell.json entries on self-negatives (``ssl/negatives.py``); {} for SimCLR."""
+    if not isinstance(model, MoCo):
+        return {}
+    return self_negative_summary(model.self_negatives.cpu(), model.mask_self_negatives)
 
 
 def provenance(device: torch.device) -> dict:
@@ -171,43 +191,23 @@ def run_cell(
     t1 = time.perf_counter()
 
     ev, masks, ids = ds.eval_arrays()
-    x, r = make_pair(torch.from_numpy(ev), theta, g.interpolation, g.fill, g.circle_mask)
-    # model.embed's function on a BN-folded copy (saliency/inference.py); NHWC for bf16
-    net = SaliencyEncoder(model.encoder_q, channels_last=cfg.saliency.precision == "bf16")
-    target = create_target(cfg.saliency.target, net)
-    guided = guided_relus(net) if cfg.saliency.backprop == "guided" else contextlib.nullcontext()
-    with guided:
-        map_x, map_r = smoothgrad_pair(target, x.to(device), r.to(device),
-                                       smoothgrad_settings(cfg), seed=cell.seed,
-                                       on_chunk=on_saliency)
-    sal = scored_map(map_x.cpu(), map_r.cpu(), theta, cfg.saliency.view,
-                     cfg.saliency.rotate_back, g.interpolation).numpy()
+    sal = explain_at(model, ev, theta, cfg, device, cell.seed, on_saliency)
     t2 = time.perf_counter()
     down = downstream_for_cell(cfg, model, ds, theta)  # issue H; None unless enabled
     t3 = time.perf_counter()
 
     h, w = sal.shape[-2:]
     valid = valid_region(h, w, theta, g.circle_mask).numpy()
-    rule, names = cfg.metrics.binarize, list(cfg.metrics.names)
-    records = []
-    for i, image_id in enumerate(ids):
-        for metric, value in score_image(sal[i], masks[i], valid, rule, names).items():
-            records.append({"image_id": image_id, "metric": metric, "value": value})
-    records += downstream_records(down)
-    rows = pd.DataFrame.from_records(records)
-    rows.insert(0, "dataset", cell.dataset)
-    rows.insert(1, "theta", cell.theta)
-    rows.insert(2, "seed", cell.seed)
-    for col, val in (("protocol", cell.protocol), ("method", cell.method),
-                     ("encoder", cell.encoder), ("target", cfg.saliency.target),
-                     ("view", cfg.saliency.view), ("binarize", rule), ("cell", cell.key)):
-        rows[col] = val
+    view_masks = inscribed_crop(masks) if g.rotate_then_crop else masks
+    rule = cfg.metrics.binarize
+    records = score_records(sal, masks, ids, theta, cfg) + downstream_records(down)
+    rows = result_rows(records, cell, cfg, "trained", ds.groups())
 
     k = min(cfg.saliency.gallery_images, len(ids))
     maps = {
         "ids": np.array(ids[:k]),
         "saliency": sal[:k].astype(np.float16),
-        "binary": np.stack([binarize(sal[i], valid, rule, masks[i]) for i in range(k)])
+        "binary": np.stack([binarize(sal[i], valid, rule, view_masks[i]) for i in range(k)])
         if k else np.zeros((0, h, w), bool),
     }
     meta = {
@@ -221,6 +221,8 @@ def run_cell(
         "downstream_notes": down.notes if down else None,
         "wall_s": round(time.perf_counter() - t0, 3), "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(),
-        "final_loss": losses[-1] if losses else None, **provenance(device),
+        "final_loss": losses[-1] if losses else None, **self_negatives(model),
+        "ssl_precision": cfg.ssl.precision, "saliency_precision": cfg.saliency.precision,
+        **provenance(device),
     }
     return CellOutput(rows, losses, maps, meta, model)

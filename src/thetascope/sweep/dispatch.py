@@ -144,14 +144,18 @@ def warn_theta_batch_on_cpu(cfg: ExperimentConfig, console: Console) -> None:
 
 def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
              store: ResultStore, console: Console, baselines: list[Cell] | None = None,
-             baseline_store: ResultStore | None = None) -> list[tuple[str, str]]:
+             baseline_store: ResultStore | None = None, references: list[Cell] | None = None,
+             reference_store: ResultStore | None = None) -> list[tuple[str, str]]:
     """Run every pending cell (and pending downstream baseline cell, written to
-    ``baseline_store``); returns the failures as (label, error) pairs."""
-    baselines = baselines or []
-    if not pending and not baselines:
+    ``baseline_store``, and reference cell, written to ``reference_store``); returns the
+    failures as (label, error) pairs."""
+    baselines, references = baselines or [], references or []
+    if not pending and not baselines and not references:
         return []
     if baselines and baseline_store is None:
         raise ValueError("baseline cells need a baseline_store")
+    if references and reference_store is None:
+        raise ValueError("reference cells need a reference_store")
     check_theta_batch(cfg)
     warn_theta_batch_on_cpu(cfg, console)
     partial_dir = store.root / "partial"
@@ -167,8 +171,8 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
     log.info("executor %s: %d pre-training units, %d cells", executor.name, len(units),
              len(pending))
     with _progress(console) as progress:
-        monitor = RichMonitor(progress, len(units) + len(pending) + len(baselines),
-                              cfg.ssl.steps, live)
+        monitor = RichMonitor(progress, len(units) + len(pending) + len(baselines)
+                              + len(references), cfg.ssl.steps, live)
         t0 = time.perf_counter()
 
         def on_error(task: Task, exc: BaseException) -> None:
@@ -206,8 +210,17 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
             monitor.finished(True)
             log.info("baseline %s %s done in %.1f s", task.key, task.label, res.meta["wall_s"])
 
+        def on_reference(task: Task, res: TaskResult) -> None:
+            out = res.output
+            assert out is not None and reference_store is not None
+            reference_store.write_cell(task.key, out.rows, out.losses, out.maps, out.meta)
+            monitor.finished(True)
+            log.info("references %s %s done in %.1f s", task.key, task.label,
+                     res.meta["wall_s"])
+
         def on_any(task: Task, res: TaskResult) -> None:
-            {"multi": on_multi, "baseline": on_baseline}.get(task.kind, on_cell)(task, res)
+            {"multi": on_multi, "baseline": on_baseline,
+             "reference": on_reference}.get(task.kind, on_cell)(task, res)
 
         executor.run(list(units.values()), ctx, on_unit, on_error, monitor)
         cell_tasks = []
@@ -226,6 +239,7 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
         if cfg.sweep.theta_batch > 1 and cfg.sweep.protocol == "fixed-theta":
             cell_tasks = theta_batches(cell_tasks, cfg.sweep.theta_batch)
         cell_tasks += [Task("baseline", c.key, c) for c in baselines]
+        cell_tasks += [Task("reference", c.key, c) for c in references]
         executor.run(cell_tasks, ctx, on_any, on_error, monitor)
         log.info("tasks finished in %.1f s", time.perf_counter() - t0)
     return failures

@@ -18,6 +18,7 @@ import torch
 
 from thetascope.config import ExperimentConfig
 from thetascope.data.sample import LoadedDataset
+from thetascope.precision import resolve_precision
 from thetascope.saliency.inference import SaliencyEncoder
 from thetascope.saliency.smoothgrad import smoothgrad_pair
 from thetascope.saliency.targets import create_target
@@ -39,6 +40,8 @@ class Estimate:
     parallel_tasks: int
     wall_seconds: float
     device: str
+    reference_passes: int = 0  # untrained-model SmoothGrad passes (sweep.references)
+    precision: str = ""  # training / saliency precision after "auto" is resolved
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +85,7 @@ def _time_saliency(cfg: ExperimentConfig, ds: LoadedDataset, device: torch.devic
 def estimate(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
              warmup: int = 1, measure: int = 3) -> Estimate:
     device = pick_device(cfg.runtime.device)
+    cfg = resolve_precision(cfg, device)
     ds = max(datasets.values(), key=lambda d: len(d.ssp))
     n_cells = len(datasets) * len(cfg.sweep.thetas) * len(cfg.sweep.seeds)
     fits = n_cells if cfg.sweep.protocol == "fixed-theta" else \
@@ -94,8 +98,14 @@ def estimate(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
     n_eval = max(len(d.eval) for d in datasets.values())
     train_fit = step_s * cfg.ssl.steps
     sal_cell = row_s * cfg.saliency.samples * n_eval
-    total = fits * train_fit + n_cells * sal_cell
+    refs = set(cfg.sweep.references) & {"untrained", "resample"}
+    zero = any(float(t) % 360.0 == 0.0 for t in cfg.sweep.thetas)
+    per_unit = (len(cfg.sweep.thetas) if "untrained" in refs else 0) + \
+        (1 if "resample" in refs and not ("untrained" in refs and zero) else 0)
+    ref_passes = len(datasets) * len(cfg.sweep.seeds) * per_unit
+    total = fits * train_fit + (n_cells + ref_passes) * sal_cell
     rt = cfg.runtime
     parallel = rt.workers if rt.executor == "process" else 1
     return Estimate(n_cells, fits, step_s, row_s, train_fit, sal_cell, total, parallel,
-                    total / parallel, str(device))
+                    total / parallel, str(device), ref_passes,
+                    f"{cfg.ssl.precision} / {cfg.saliency.precision}")

@@ -189,11 +189,55 @@ def _predictors(o: OrientOutput | None, names: list[str], image_level: bool):
     return curves, images
 
 
+def training_checks(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
+                    losses: pd.DataFrame) -> dict:
+    """Per dataset: did pre-training move the models (``analysis/training.py``)?"""
+    from thetascope.analysis.training import chance_loss, final_losses, training_check
+    from thetascope.ssl.train import TrainingConfigError, resolve_queue_size
+
+    a, s = cfg.analysis, cfg.ssl
+    final = final_losses(losses, a.loss_window)
+    out = {}
+    for name, ds in datasets.items():
+        if ds is None:  # a dataset that could not be reloaded: nothing to size the queue by
+            continue
+        try:
+            k = None if s.method == "simclr" else resolve_queue_size(
+                s.queue_size, s.batch_size, len(ds.ssp))
+        except TrainingConfigError:
+            continue
+        f = final[final.dataset == name] if len(final) else final
+        if len(f) and a.exclude_zero:
+            f = f[~np.isclose(f.theta.to_numpy() % 360.0, 0.0)]
+        out[name] = training_check(f["final_loss"].to_numpy() if len(f) else np.array([]),
+                                   chance_loss(s.method, k, s.batch_size), a.max_loss_ratio)
+    return out
+
+
+def verdict_settings(cfg: ExperimentConfig):
+    from thetascope.analysis.verdict import VerdictSettings
+
+    a = cfg.analysis
+    return VerdictSettings(
+        alpha=a.alpha, theta_test=a.theta_test, permutation_blocks=a.permutation_blocks,
+        permutations=a.permutations, bootstrap=a.bootstrap, peak_prominence=a.peak_prominence,
+        exclude_zero=a.exclude_zero, shift_step=a.shift_step, surrogates=a.surrogates,
+        correction=a.correction, seed=a.seed, sphericity=a.sphericity, min_f_df=a.min_f_df,
+        generic_terms=tuple(a.generic_terms), test_on=a.test_on, min_groups=a.min_groups,
+        min_seeds=a.min_seeds,
+        min_seed_agreement=a.min_seed_agreement)
+
+
 def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, LoadedDataset],
-                       results: pd.DataFrame) -> AnalysisStage:
-    """Orientation analysis + statistics after aggregation; writes files, returns figures."""
+                       results: pd.DataFrame, references: pd.DataFrame | None = None,
+                       losses: pd.DataFrame | None = None,
+                       flags: dict[str, list[str]] | None = None) -> AnalysisStage:
+    """Orientation analysis + statistics after aggregation; writes files, returns figures.
+    ``results``: the trained rows; ``references``: the untrained/resample/chance rows;
+    ``losses``: losses.parquet's table (for the training rule); ``flags``: per dataset,
+    reasons that make its verdict inconclusive (e.g. degenerate masks)."""
     from thetascope.analysis.cube import score_cube
-    from thetascope.analysis.verdict import VerdictSettings, build_verdict
+    from thetascope.analysis.verdict import build_verdict
     from thetascope.report.orient_figures import score_vs_orientation
 
     t = time.perf_counter()
@@ -205,20 +249,23 @@ def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, Loa
         log.info("orientation analysis: %.1f s", orient.seconds)
     verdict = None
     a = cfg.analysis
+    refs = references if references is not None else pd.DataFrame()
     if a.enabled:
         if a.metric not in set(results["metric"]):
             log.warning("analysis.metric %s was not computed; statistics skipped", a.metric)
         else:
             cubes = {n: score_cube(results, n, a.metric) for n in datasets
                      if ((results.dataset == n) & (results.metric == a.metric)).any()}
+            untrained = {}
+            if len(refs) and "model" in refs:
+                u = refs[(refs.model == "untrained") & (refs.metric == a.metric)]
+                untrained = {n: score_cube(u, n, a.metric, "untrained") for n in cubes
+                             if (u.dataset == n).any()}
             preds, img_preds = _predictors(orient, list(a.predictors), a.image_level)
-            settings = VerdictSettings(
-                alpha=a.alpha, theta_test=a.theta_test, permutation_blocks=a.permutation_blocks,
-                permutations=a.permutations, bootstrap=a.bootstrap,
-                peak_prominence=a.peak_prominence, exclude_zero=a.exclude_zero,
-                shift_step=a.shift_step, surrogates=a.surrogates, correction=a.correction,
-                seed=a.seed)
-            res = build_verdict(cubes, preds, img_preds, settings)
+            settings = verdict_settings(cfg)
+            training = training_checks(cfg, datasets, losses if losses is not None
+                                       else pd.DataFrame())
+            res = build_verdict(cubes, preds, img_preds, settings, untrained, training, flags)
             verdict = res.table.assign(metric=a.metric)
             if cfg.downstream.enabled:  # issue H: does the score curve predict downstream?
                 from thetascope.analysis.downstream import downstream_verdict
@@ -249,7 +296,8 @@ def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, Loa
             atomic_write_parquet(Path(out) / "analysis_peaks.parquet", res.peaks)
             if orient is not None:
                 p = score_vs_orientation(Path(out) / "figures", cubes, preds, a.metric,
-                                         {n: ds.synthetic for n, ds in datasets.items()})
+                                         {n: ds.synthetic for n, ds in datasets.items()},
+                                         untrained)
                 figs += [p] if p is not None else []
     sec = time.perf_counter() - t
     log.info("orientation + statistics stage: %.1f s", sec)

@@ -12,6 +12,7 @@ key leaves out θ, the saliency and the metric settings.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from thetascope.config import PROTOCOL_VERSION, ExperimentConfig, stable_hash
@@ -66,6 +67,17 @@ def pretrain_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, seed
         ident.pop(k, None)
     ident["unit"] = "pretrain"
     return ident
+
+
+def dataset_seeds(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]
+                  ) -> Iterator[tuple[str, dict, str, int]]:
+    """(dataset name, its spec as JSON, its data fingerprint, seed) for every (dataset,
+    seed) of the sweep: what the per-seed cells (baselines, references) are keyed by."""
+    specs = {s.display_name: s for s in cfg.data.datasets}
+    for name, ds in datasets.items():
+        spec_dump, fp = specs[name].model_dump(mode="json"), ds.fingerprint()
+        for seed in cfg.sweep.seeds:
+            yield name, spec_dump, fp, int(seed)
 
 
 def plan_cells(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> list[Cell]:

@@ -1,7 +1,8 @@
 """Run a whole experiment into an output folder; resumable, crash-safe, logged.
 
     result = run_experiment(cfg, Path("runs/default"))
-    result.out_dir, result.n_skipped, result.n_ran, result.aggregate
+    result.out_dir, result.n_skipped, result.n_ran, result.aggregate   # trained models
+    result.references, result.reference_aggregate   # untrained / resample / chance
 
 Layout of the output folder: ``config.yaml`` (fully resolved), ``cells/<key>/`` (one per
 finished cell), ``results.parquet`` (long format), ``losses.parquet``, ``aggregate.csv``,
@@ -25,6 +26,7 @@ from thetascope.analysis.curves import aggregate
 from thetascope.config import ExperimentConfig, dump_config, fingerprint
 from thetascope.data.registry import create_dataset
 from thetascope.data.sample import LoadedDataset
+from thetascope.precision import resolve_precision
 from thetascope.sweep.baselines import (
     BASELINE_FILE,
     baseline_store,
@@ -35,6 +37,8 @@ from thetascope.sweep.dispatch import dispatch
 from thetascope.sweep.lock import run_lock
 from thetascope.sweep.plan import Cell, plan_cells
 from thetascope.sweep.preflight import preflight
+from thetascope.sweep.references import plan_references, reference_store
+from thetascope.sweep.resume_check import report_damaged
 from thetascope.sweep.store import (
     ResultStore,
     as_write_error,
@@ -64,6 +68,16 @@ class RunResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (task, error)
     verdict: pd.DataFrame | None = None  # analysis/verdict.py table, when the stage ran
     baselines: pd.DataFrame | None = None  # downstream baselines (sweep/baselines.py), if any
+    references: pd.DataFrame | None = None  # untrained / resample / chance rows, if any
+
+    @property
+    def reference_aggregate(self) -> pd.DataFrame:
+        """Per-θ means of the references (``aggregate.csv``'s rows of other models)."""
+        path = self.out_dir / "aggregate.csv"
+        if not path.is_file():
+            return pd.DataFrame()
+        agg = pd.read_csv(path)
+        return agg[agg.model != "trained"] if "model" in agg else agg.iloc[:0]
 
 
 class _LogFile(logging.FileHandler):
@@ -93,7 +107,12 @@ def load_datasets(cfg: ExperimentConfig) -> dict[str, LoadedDataset]:
                           "give each a distinct 'name'")
     out = {}
     for spec in cfg.data.datasets:
-        ds = create_dataset(spec, cfg.data)
+        ds = create_dataset(spec, cfg.data, cfg.geometry.circle_mask)
+        if ds.degenerate:  # left out of the evaluation set; listed in summary.md
+            log.warning("dataset %s: %d of its images with a mask are degenerate (%.0f%% of "
+                        "the would-be evaluation set) and are not scored, e.g. %s: %s",
+                        ds.name, len(ds.degenerate), 100 * ds.degenerate_share,
+                        *ds.degenerate[0])
         log.info("dataset %s (%s): %d SSP, %d eval, skipped %s; %s", ds.name, ds.kind,
                  len(ds.ssp), len(ds.eval), ds.skipped, ds.source)
         out[ds.name] = ds
@@ -116,6 +135,10 @@ def run_experiment(
             threads = torch.get_num_threads()  # runtime.threads is process-global state
             try:
                 return _run(cfg, out, force, console, start)
+            except KeyboardInterrupt:  # Ctrl-C: say so in run.log too
+                log.warning("interrupted by the user (Ctrl-C); finished cells are kept, "
+                            "re-run the same command to resume")
+                raise
             finally:
                 torch.set_num_threads(threads)
                 log.removeHandler(handler)
@@ -132,6 +155,7 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
     device = pick_device(cfg.runtime.device)
+    cfg = resolve_precision(cfg, device)  # "auto" -> bf16 or fp32 on this machine's device
     fp = fingerprint(cfg)
     atomic_write_text(out / "config.yaml",
                       f"# thetascope resolved config; fingerprint {fp}\n" + dump_config(cfg))
@@ -147,13 +171,25 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     bstore = baseline_store(out) if bcells else None
     if bstore is not None:
         bstore.clean_temporaries()
+    rcells = plan_references(cfg, datasets)  # untrained / resample / chance, per (dataset, seed)
+    rstore = reference_store(out) if rcells else None
+    if rstore is not None:
+        rstore.clean_temporaries()
     if force:
         for c in cells:
             store.forget(c.key)
         for c in bcells:
             bstore.forget(c.key)  # type: ignore[union-attr]
+        for c in rcells:
+            rstore.forget(c.key)  # type: ignore[union-attr]
+    report_damaged(store, cells, console)  # files that fail to load: recomputed, named
+    if bstore is not None:
+        report_damaged(bstore, bcells, console)
+    if rstore is not None:
+        report_damaged(rstore, rcells, console)
     pending = [c for c in cells if not store.is_done(c.key)]
     bpending = [c for c in bcells if not bstore.is_done(c.key)]  # type: ignore[union-attr]
+    rpending = [c for c in rcells if not rstore.is_done(c.key)]  # type: ignore[union-attr]
     n_skip = len(cells) - len(pending)
     msg = (f"{len(cells)} cells ({len(datasets)} datasets × {len(cfg.sweep.thetas)} θ × "
            f"{len(cfg.sweep.seeds)} seeds, protocol {cfg.sweep.protocol}): {n_skip} already "
@@ -161,9 +197,13 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     if bcells:
         msg += (f"; {len(bcells)} downstream baseline cells, {len(bcells) - len(bpending)} "
                 "already finished")
+    if rcells:
+        msg += (f"; {len(rcells)} reference cells ({', '.join(cfg.sweep.references)}), "
+                f"{len(rcells) - len(rpending)} already finished")
     console.print(msg, soft_wrap=True)
     log.info(msg)
-    failed = dispatch(pending, cfg, datasets, store, console, bpending, bstore)
+    failed = dispatch(pending, cfg, datasets, store, console, bpending, bstore, rpending,
+                      rstore)
     if failed:
         console.print(f"[red]{len(failed)} task(s) failed[/red] (see run.log); the other "
                       "results are kept; re-run to retry them", highlight=False)
@@ -172,8 +212,15 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     if results.empty:
         first = f"; the first: {failed[0][0]}: {failed[0][1]}" if failed else ""
         raise RunFailed(f"no cell finished ({len(failed)} failed{first}; see {out}/run.log)")
+    if "model" not in results:  # cells written before the references existed
+        results["model"] = "trained"
+    references = rstore.collect([c.key for c in rcells]) if rstore is not None \
+        else pd.DataFrame()
     results["config_fp"] = fp
-    atomic_write_parquet(out / "results.parquet", results)
+    if len(references):
+        references["config_fp"] = fp
+    atomic_write_parquet(out / "results.parquet", pd.concat([results, references],
+                                                           ignore_index=True))
     baselines = collect_baselines(bstore, bcells) if bstore is not None else pd.DataFrame()
     if baselines.empty:  # never leave an earlier config's baselines next to these results
         (out / BASELINE_FILE).unlink(missing_ok=True)
@@ -184,8 +231,9 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     from thetascope.downstream import downstream_metric_names
 
     extra = [m for m in downstream_metric_names(cfg) if m in set(results["metric"])]
+    scored = pd.concat([results, references], ignore_index=True)
     agg = pd.concat(
-        [aggregate(results, m, n_boot=cfg.metrics.bootstrap)
+        [aggregate(scored, m, n_boot=cfg.metrics.bootstrap)
          for m in [*cfg.metrics.names, *extra]],
         ignore_index=True,
     )
@@ -202,7 +250,8 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
 
     verdict = None
     try:
-        stage = run_analysis_stage(cfg, out, datasets, results)  # orientation + statistics
+        stage = run_analysis_stage(cfg, out, datasets, results, references, losses,
+                                   degenerate_flags(cfg, datasets))  # orientation + statistics
         figs += stage.figures
         verdict = stage.verdict
     except Exception as exc:  # the scores are saved; a failed analysis must not lose them
@@ -210,15 +259,30 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
         console.print(f"[yellow]warning:[/yellow] the orientation/statistics stage failed "
                       f"({type(exc).__name__}: {exc}); scores and figures are kept, details "
                       "in run.log", highlight=False)
-    result = RunResult(out, len(cells), n_skip, len(pending) - len(failed), results, agg,
+    result = RunResult(out, len(cells), n_skip, len(pending) - len(failed), results,
+                       agg[agg.model == "trained"].reset_index(drop=True),
                        datasets, time.perf_counter() - start, failed, verdict,
-                       None if baselines.empty else baselines)
+                       None if baselines.empty else baselines,
+                       None if references.empty else references)
     write_summary(out, cfg, result, figs)
     log.info("finished in %.1f s (figures %.1f s)", result.wall_s, result.wall_s - wall)
     from thetascope.report.html import try_write_report
 
     try_write_report(out, datasets)  # report.html; a failure only logs a warning
     return result
+
+
+def degenerate_flags(cfg: ExperimentConfig,
+                     datasets: dict[str, LoadedDataset]) -> dict[str, list[str]]:
+    """Datasets whose would-be evaluation set was dominated by degenerate images (full
+    masks, no contrast; data/degenerate.py): their verdict is inconclusive."""
+    out: dict[str, list[str]] = {}
+    for name, ds in datasets.items():
+        if getattr(ds, "degenerate_dominated", False):
+            out[name] = [f"degenerate masks or images: {len(ds.degenerate)} of the evaluation "
+                         f"set ({100 * ds.degenerate_share:.0f} %), e.g. {ds.degenerate[0][0]}: "
+                         f"{ds.degenerate[0][1]}"]
+    return out
 
 
 def _collect_losses(store: ResultStore, cells: list[Cell]) -> pd.DataFrame:

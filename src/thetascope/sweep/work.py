@@ -28,6 +28,7 @@ from thetascope.sweep.cell import (
     build_model,
     provenance,
     run_cell,
+    ssp_groups,
     train_model,
     train_settings,
 )
@@ -44,7 +45,7 @@ class WorkContext:
 
 @dataclass
 class Task:
-    kind: Literal["pretrain", "cell", "multi", "baseline"]
+    kind: Literal["pretrain", "cell", "multi", "baseline", "reference"]
     key: str
     cell: Cell  # for a pre-training unit: any cell of it (dataset and seed are what count)
     pretrained: tuple[dict, list[float]] | None = None
@@ -57,6 +58,8 @@ class Task:
             return f"pre-train unit {c.dataset} seed={c.seed}"
         if self.kind == "baseline":
             return f"{c.dataset} baseline {c.baseline} seed={c.seed}"
+        if self.kind == "reference":
+            return f"{c.dataset} references seed={c.seed}"
         if self.kind == "multi":
             ts = ",".join(f"{x.theta:g}" for x in self.cells)
             return f"{c.dataset} θ={{{ts}}} seed={c.seed}"
@@ -133,7 +136,8 @@ def _execute_multi(task: Task, ctx: WorkContext, device: torch.device,
     curves = pretrain_stacked(models, images, [c.theta for c in task.cells],
                               train_settings(cfg), seed,
                               {"interpolation": g.interpolation, "fill": g.fill,
-                               "circle": g.circle_mask}, on_step)
+                               "circle": g.circle_mask, "crop": g.rotate_then_crop}, on_step,
+                              ssp_groups(ds))
     train_s = (time.perf_counter() - t0) / len(task.cells)
     parts = []
     for cell, model, losses in zip(task.cells, models, curves, strict=True):
@@ -166,6 +170,11 @@ def execute(
                 "resumed_from_step": resume["step"] if resume else None, **provenance(device)}
         result = TaskResult(task.key, "pretrain", losses=losses, state=_cpu_state(model),
                             meta=meta)
+    elif task.kind == "reference":  # untrained / resample / chance (sweep/references.py)
+        from thetascope.sweep.references import run_reference
+
+        out = run_reference(task.cell, ds, cfg, device, on_saliency)
+        result = TaskResult(task.key, "reference", out, [], None, out.meta)
     elif task.kind == "baseline":  # downstream baseline (sweep/baselines.py)
         from thetascope.sweep.baselines import run_baseline
 
