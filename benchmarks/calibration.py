@@ -27,6 +27,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from thetascope.analysis.calibration import (  # noqa: E402
     QUESTIONS,
     binomial_ci,
+    calibration_settings,
     default_designs,
     evaluate,
     shipped_self_overlap,
@@ -37,9 +38,10 @@ TARGET = 0.07
 
 
 def _one(args):
-    design, n, seed, s_images = args
+    design, n, seed, s_images, df = args
     t = time.perf_counter()
-    return design, evaluate(design, n, seed, s_images), time.perf_counter() - t
+    counts = evaluate(design, n, seed, s_images, calibration_settings(min_f_df=df))
+    return design, counts, time.perf_counter() - t
 
 
 def _grid(text: str) -> list[float]:
@@ -54,11 +56,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     ap.add_argument("--only", default="", help="substring of the design names to run")
+    ap.add_argument("--df", default="min", choices=["min", "satterthwaite"],
+                    help="analysis.min_f_df: min F′'s denominator degrees of freedom")
     args = ap.parse_args()
     designs = with_thetas(default_designs(), _grid(args.grid))
     designs = [d for d in designs if args.only in d.name]
     s_images = shipped_self_overlap()
-    jobs = [(d, args.n, 1000 * k, s_images) for k, d in enumerate(designs)]
+    jobs = [(d, args.n, 1000 * k, s_images, args.df) for k, d in enumerate(designs)]
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(args.workers) as pool:
@@ -72,13 +76,15 @@ def main() -> None:
     worst = max((r for r in rows if r["null"]), key=lambda r: r["rate"])
     result = {
         "when": datetime.now(timezone.utc).isoformat(), "host": platform.node(),
-        "grid": args.grid, "n_per_design": args.n, "target_fpr": TARGET,
+        "grid": args.grid, "n_per_design": args.n, "target_fpr": TARGET, "min_f_df": args.df,
         "seconds": round(time.perf_counter() - t0, 1), "worst_null": worst,
         "all_null_rates_at_target": all(r["rate"] <= TARGET for r in rows if r["null"]),
         "rows": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.grid == "0:180:30" else "-" + args.grid.replace(":", "_")
+    suffix += "" if args.df == "min" else f"-{args.df}"
+    suffix += "" if not args.only else "-subset"
     path = args.out / f"calibration{suffix}.json"
     path.write_text(json.dumps(result, indent=1))
     print(markdown(rows))

@@ -108,3 +108,33 @@ def test_predictor_with_nothing_beyond_generic_terms_is_not_estimable():
     a = curve_association(th, np.cos(np.radians(3 * th)), np.ones((5, len(th))), fine, s,
                           generic=("abs_sin", "h2", "h4"))
     assert np.isnan(a.p_value) and "nothing beyond the generic terms" in a.note
+
+
+def test_generic_ramps_do_not_read_orientation_predicts():
+    """'Harder at larger angles' as a ramp min(θ, 360 − θ) in the trained curve only: the
+    dataset curve correlates with S(θ) even after h1, h2, h4 are removed (both are even
+    about 0°: the ramp's 3-fold part meets S's), so the curve-level row only informs; the
+    image-level test, which decides, is not fooled (centring per θ removes the ramp)."""
+    from thetascope.analysis.calibration import Design, simulate
+
+    fine = np.arange(360.0)
+    th = np.arange(15.0, 346.0, 15.0)
+    ramp = np.minimum(th, 360.0 - th) / 180.0
+    curve = curve_association(th, ramp, np.ones((5, len(th))), fine, _s_curve(fine),
+                              generic=VerdictSettings().generic_terms)
+    assert curve.p_value <= 0.05  # the confound, kept visible in the informational row
+    rng = np.random.default_rng(7)
+    per_image = _s_curve(fine)[None] + 0.03 * np.cos(np.radians(
+        fine[None] * 3 + rng.uniform(0, 360, (32, 1))))
+    grid = tuple(float(t) for t in range(0, 360, 15))
+    yes = 0
+    for k in range(20):
+        t, u = simulate(Design("ramp", 5, 32, 8, "smooth60", ramp_trained=2.0, thetas=grid),
+                        np.random.default_rng(k))
+        v = build_verdict({"x": t}, {"x": {"self_overlap": (fine, per_image.mean(0))}},
+                          {"x": {"self_overlap": (fine, dict(zip(t.image_ids, per_image,
+                                                                 strict=True)))}},
+                          ST, {"x": u}, MOVED).table.set_index("test")
+        assert v.loc["predicts:self_overlap", "decision"] == "informational"
+        yes += v.loc["orientation_predicts", "decision"] == "yes"
+    assert yes <= 2

@@ -19,9 +19,11 @@ from thetascope.analysis.cube import difference_cube
 def test_designs_cover_the_issue():
     names = [d.name for d in default_designs()]
     for part in ("independent", "smooth30", "smooth60", "theta0-offset", "generic-both",
-                 "effect 0.5SD p90", "effect 1SD p180", "2s×8i/2g", "5s×32i/8g"):
+                 "ramp-trained", "effect 0.5SD p90", "effect 1SD p180", "2s×8i/2g",
+                 "5s×32i/8g"):
         assert any(part in n for n in names), part
-    assert len(names) == 40
+    assert len(names) == 44
+    assert all("wrong_period" in d.null for d in default_designs())
 
 
 def test_simulated_difference_has_unit_sd_and_the_planted_effect():
@@ -37,6 +39,14 @@ def test_simulated_difference_has_unit_sd_and_the_planted_effect():
 
 
 def test_calibrate_counts_through_the_verdict():
+    """With predictors the simulated verdicts run the predictor tests (a verdict without
+    them raises), on a grid where the curve-level test has degrees of freedom."""
+    fine = np.arange(360.0)
+    s_img = {"thetas": fine, "curves": 0.7 + 0.2 * np.cos(np.radians(
+        fine[None, :] * np.arange(1, 9)[:, None] / 2))}
+    grid = tuple(float(t) for t in range(0, 360, 15))
+    rows = calibrate([Design("null", 3, 8, 4, thetas=grid)], n_sim=2, seed=0, s_images=s_img)
+    assert {r["question"] for r in rows} == set(QUESTIONS)
     rows = calibrate([Design("null", 3, 8, 4)], n_sim=3, seed=0)
     assert [r["question"] for r in rows] == list(QUESTIONS)
     assert all(r["n"] == 3 and 0 <= r["yes"] <= 3 and r["null"] for r in rows)

@@ -61,8 +61,10 @@ def run(
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
-    """Pre-train at each θ, compute SmoothGrad saliency, score it against the masks, and
-    write results.parquet, figures/, summary.md and run.log into the output folder."""
+    """Pre-train at each θ, compute SmoothGrad saliency, score it against the masks beside
+    the untrained model, the geometry alone and chance, test what training changed, and
+    write report.html, results.parquet, verdict.parquet, figures/, summary.md and run.log
+    into the output folder."""
     from rich.console import Console
 
     console = Console(stderr=True)

@@ -70,7 +70,8 @@ def fourier_rotate(images: torch.Tensor, theta: float) -> torch.Tensor:
     out = images if theta >= 0 else quarter(images)
     if abs(residual) >= 1e-9:
         pad = h // 2
-        canvas = F.pad(out.to(torch.float64), (pad, pad + 1, pad, pad + 1))
+        odd = 1 if (h + 2 * pad) % 2 == 0 else 0  # an odd canvas has no Nyquist bin
+        canvas = F.pad(out.to(torch.float64), (pad, pad + odd, pad, pad + odd))
         centre = pad + (h - 1) / 2
         phi = math.radians(residual)
         a, b = math.tan(phi / 2), -math.sin(phi)

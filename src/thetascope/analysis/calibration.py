@@ -4,8 +4,10 @@
     rows = calibrate(designs[:1], n_sim=200, seed=0)      # [{design, question, rate, ...}]
 
 Each simulated dataset is a (seeds × images × θ) cube of trained scores and one of
-untrained scores, run through ``build_verdict`` exactly as a run does (training marked as
-moved; one dataset, so no adjustment across datasets). Noise components, in units of one
+untrained scores, run through ``build_verdict`` as a run calls it (training marked as
+moved; one dataset, so no adjustment across datasets; fewer bootstrap replicates (200),
+permutations (500) and surrogates (200) than a run's defaults, which change CIs and the
+resolution of permutation p-values, not the parametric tests). Noise components, in units of one
 standard deviation (SD) of a single trained − untrained value:
 
 - seed × θ (shared by every image of a seed: one model per θ and seed), group × θ (shared
@@ -16,7 +18,8 @@ standard deviation (SD) of a single trained − untrained value:
   at some angle under any model) and has its own seed × θ noise.
 
 Designs add nothing (a null), a θ = 0 offset of the trained cube, a generic |sin θ| effect
-in both cubes or only the trained one, or a planted trained-only sinusoid. Each question
+in both cubes or only the trained one, a "harder at larger angles" ramp min(θ, 360 − θ) in
+the trained one, or a planted trained-only sinusoid. Each question
 is marked null or not per design (for a planted sinusoid, periodicity counts only when it
 names the planted period); the predictors are the real per-image S(θ) of a shipped
 dataset (``mri-lesion``), so the curve- and image-level tests see realistic shapes.
@@ -33,9 +36,9 @@ from thetascope.analysis.cube import Cube
 from thetascope.analysis.training import TrainingCheck
 from thetascope.analysis.verdict import VerdictSettings, build_verdict
 
-QUESTIONS = ("theta_effect", "periodicity", "orientation_predicts", "identical_views",
-             "training_effect")
-# noise SDs; their squares sum to 1 for trained − untrained (see _unit)
+QUESTIONS = ("theta_effect", "periodicity", "wrong_period", "orientation_predicts",
+             "identical_views", "training_effect")
+# noise SDs of one cube; _unit() scales them so trained − untrained has SD 1
 _SEED, _GROUP, _IMAGE, _RESID = 0.5, 0.4, 0.35, 0.5
 
 
@@ -49,10 +52,15 @@ class Design:
     zero_offset: float = 0.0  # trained θ = 0 shifted by this many SD
     generic_both: float = 0.0  # |sin θ| amplitude (SD) in trained and untrained alike
     generic_trained: float = 0.0  # |sin θ| amplitude (SD) in trained only
+    ramp_trained: float = 0.0  # min(θ, 360 − θ)/180 amplitude (SD) in trained only
     effect: float = 0.0  # planted trained-only sinusoid, amplitude in SD
     period: float = 90.0
     thetas: tuple[float, ...] = tuple(float(t) for t in range(0, 181, 30))
     null: tuple[str, ...] = field(default=QUESTIONS)
+
+    def __post_init__(self) -> None:  # naming a period that was not planted is always wrong
+        if "wrong_period" not in self.null:
+            object.__setattr__(self, "null", (*self.null, "wrong_period"))
 
 
 def default_designs() -> list[Design]:
@@ -66,7 +74,9 @@ def default_designs() -> list[Design]:
                                 "null": tuple(q for q in QUESTIONS if q != "identical_views")}),
              ("generic-both", {"noise": "smooth60", "generic_both": 1.0}),
              ("generic-trained", {"noise": "smooth60", "generic_trained": 1.0,
-                                  "null": ("orientation_predicts",)})]
+                                  "null": ("orientation_predicts",)}),
+             ("ramp-trained", {"noise": "smooth60", "ramp_trained": 1.0,
+                               "null": ("orientation_predicts",)})]
     for s, i, g in sizes:
         for name, kw in nulls:
             out.append(Design(f"{name} {s}s×{i}i/{g}g", s, i, g, **kw))
@@ -119,6 +129,8 @@ def simulate(d: Design, rng: np.random.Generator) -> tuple[Cube, Cube]:
     rad = np.radians(th)
     generic = np.abs(np.sin(rad))[None, None, :]
     trained = trained + (d.generic_both + d.generic_trained) * generic
+    ramp = (np.minimum(th % 360.0, 360.0 - th % 360.0) / 180.0)[None, None, :]
+    trained = trained + d.ramp_trained * ramp
     untrained = untrained + d.generic_both * generic
     trained = trained + d.effect * np.cos(2 * np.pi * th / d.period)[None, None, :]
     trained[..., np.isclose(th % 360.0, 0.0)] += d.zero_offset
@@ -128,21 +140,31 @@ def simulate(d: Design, rng: np.random.Generator) -> tuple[Cube, Cube]:
             Cube(untrained, list(range(s)), ids, th, groups))
 
 
+def _planted_period(d: Design) -> float | None:
+    if d.effect:
+        return d.period
+    return 180.0 if d.generic_trained else None  # |sin θ| repeats every 180°
+
+
 def _positive(question: str, decision: str, d: Design) -> bool:
-    """A "yes"; for the periodicity of a planted effect, only the planted period counts
-    (any period is a false positive where none was planted)."""
+    """A "yes"; ``periodicity``: a named period (for a planted sinusoid, the planted one);
+    ``wrong_period``: a named period other than the one planted (any, where none was),
+    an error in every design."""
     decision = str(decision)
-    if question == "periodicity":
-        if d.effect and "periodicity" not in d.null:
-            return decision == f"period {d.period:g}°"
-        return decision.startswith("period ")
+    if question in ("periodicity", "wrong_period"):
+        planted = _planted_period(d)
+        named = decision.startswith("period ")
+        right = planted is not None and decision == f"period {planted:g}°"
+        if question == "wrong_period":
+            return named and not right
+        return right if "periodicity" not in d.null else named
     return decision == "yes"
 
 
 def evaluate(d: Design, n_sim: int, seed: int, s_images: dict | None = None,
              settings: VerdictSettings | None = None) -> dict[str, int]:
     """Count "yes" per question over ``n_sim`` simulated datasets of design ``d``."""
-    st = settings or VerdictSettings(bootstrap=200, permutations=500, surrogates=200)
+    st = settings or calibration_settings()
     rng = np.random.default_rng(seed)
     counts = dict.fromkeys(QUESTIONS, 0)
     moved = TrainingCheck(True, 0.3, 1.0, 3.5, 1, "simulated", 0.5)
@@ -151,16 +173,25 @@ def evaluate(d: Design, n_sim: int, seed: int, s_images: dict | None = None,
         preds, img_preds = {}, {}
         if s_images:
             fine, curves = s_images["thetas"], s_images["curves"]
-            preds = {"self_overlap": (fine, curves[: d.images].mean(0))}
-            img_preds = {"self_overlap": (fine, dict(zip(trained.image_ids,
-                                                         curves[: d.images], strict=False)))}
+            preds = {"x": {"self_overlap": (fine, curves[: d.images].mean(0))}}
+            img_preds = {"x": {"self_overlap": (fine, dict(zip(trained.image_ids,
+                                                               curves[: d.images],
+                                                               strict=False)))}}
         v = build_verdict({"x": trained}, preds, img_preds, st, {"x": untrained},
                           {"x": moved}).table
+        if s_images and not v.test.str.startswith("predicts:").any():
+            raise AssertionError("the simulated verdict ran no predictor test")
         for q in QUESTIONS:
             r = v[v.test == q]
             if len(r) and _positive(q, r.decision.iloc[0], d):
                 counts[q] += 1
     return counts
+
+
+def calibration_settings(**changes) -> VerdictSettings:
+    """The run's verdict settings with fewer resamples (see the module docstring)."""
+    return replace(VerdictSettings(bootstrap=200, permutations=500, surrogates=200),
+                   **changes)
 
 
 def binomial_ci(k: int, n: int) -> tuple[float, float]:
@@ -172,11 +203,12 @@ def binomial_ci(k: int, n: int) -> tuple[float, float]:
 
 
 def calibrate(designs: list[Design], n_sim: int, seed: int = 0,
-              s_images: dict | None = None) -> list[dict]:
+              s_images: dict | None = None,
+              settings: VerdictSettings | None = None) -> list[dict]:
     """One row per (design, question): yes-rate, its 95% interval, null or power."""
     rows = []
     for k, d in enumerate(designs):
-        counts = evaluate(d, n_sim, seed + 1000 * k, s_images)
+        counts = evaluate(d, n_sim, seed + 1000 * k, s_images, settings)
         for q, c in counts.items():
             lo, hi = binomial_ci(c, n_sim)
             rows.append({"design": d.name, "question": q, "null": q in d.null, "yes": c,

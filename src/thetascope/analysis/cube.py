@@ -93,7 +93,7 @@ def score_cube(results: pd.DataFrame, dataset: str, metric: str = "dice",
     groups = list(ids)
     if "group" in df:
         by_id = df.drop_duplicates("image_id").set_index("image_id")["group"]
-        groups = [str(by_id.get(i, i)) for i in ids]
+        groups = [str(g) if pd.notna(g := by_id.get(i)) else i for i in ids]
     return Cube(cube, seeds, ids, thetas, groups)
 
 

@@ -67,7 +67,7 @@ def aggregate(
         groups = None
         if "group" in g:
             by_id = g.drop_duplicates("image_id").set_index("image_id")["group"]
-            groups = [str(by_id.get(i, i)) for i in wide.columns]
+            groups = [str(x) if pd.notna(x := by_id.get(i)) else str(i) for i in wide.columns]
         mean, lo, hi = crossed_bootstrap_ci(wide.to_numpy(), n_boot=n_boot, seed=seed,
                                             groups=groups)
         rows.append({

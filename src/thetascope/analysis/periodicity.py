@@ -11,12 +11,12 @@ What can be estimated depends on the θ grid, and the code says which case appli
   has period 360/k and ``share`` is its fraction of the variance (shares sum to 1).
 - ``partial``: for each observable period 360/k, the R² of a least-squares sinusoid with
   a floating mean (generalised Lomb–Scargle). On a grid that goes round the circle with
-  gaps (e.g. every 30° but θ = 0, which the tests leave out) every period of at least two
-  median gaps is observable. Otherwise (e.g. 30..180 step 30) a period needs one full
-  cycle inside the span (period ≤ max θ − min θ) and two samples per cycle (period ≥ 2 ×
-  largest gap): 360° cannot be told from a trend. R² values of different periods overlap
-  and do not sum to 1. Fewer than 5 θ (3 parameters + 2 residual degrees of freedom):
-  nothing estimable.
+  gaps (e.g. every 30° but θ = 0, which the tests leave out) every harmonic k with 2k
+  below the number of θ is observable (11 θ: periods down to 72°). Otherwise (e.g.
+  30..180 step 30) a period needs one full cycle inside the span (period ≤ max θ − min θ)
+  and two samples per cycle (period ≥ 2 × largest gap): 360° cannot be told from a trend.
+  R² values of different periods overlap and do not sum to 1. Fewer than 5 θ (3
+  parameters + 2 residual degrees of freedom): nothing estimable.
 
 The best-fitting period's share gets a crossed-bootstrap CI (seeds × source groups) and a
 p-value: with ``test="min_f"`` (default) the min F′ of that period's sinusoid (seeds and
@@ -26,6 +26,11 @@ null of the largest share. Whether it fits *better than the others*: the margin 
 share over the runner-up's, with the bootstrap replicates' margins giving a 95% CI and a
 one-sided p (share of replicates where the runner-up fits at least as well); it needs ≥ 3
 seeds and ≥ 3 groups, since a bootstrap of two draws knows only three resamples.
+
+On a grid shorter than the circle a trend, or a period longer than the span, projects onto
+the candidate periods (a planted 180° period on 30..180 fits 120° best); when a quadratic
+trend in θ fits the curve at least as well as the best sinusoid (``trend_r2``), no period
+is named ("no resolvable period").
 
 Peaks of the mean curve come from ``scipy.signal.find_peaks`` with prominence ≥
 ``prominence`` × the median CI width (the curve wraps around on a full-circle grid); each
@@ -173,6 +178,14 @@ class Periodicity:
     margin_ci: tuple[float, float] = (float("nan"), float("nan"))
     margin_p: float = float("nan")
     margin_note: str = ""
+    trend_r2: float = float("nan")  # partial grids: R² of a quadratic trend in θ
+
+    @property
+    def resolvable(self) -> bool:
+        """False when a quadratic trend (as many parameters as the sinusoid) fits the curve
+        at least as well: on a grid shorter than the circle a trend or a period longer than
+        the span then passes for the best candidate period."""
+        return not (np.isfinite(self.trend_r2) and self.trend_r2 >= self.share)
 
     @property
     def dominant_period(self) -> float:  # the name before "best-fitting"
@@ -246,7 +259,24 @@ def periodicity(values: np.ndarray, thetas, n_boot: int = 1000, n_perm: int = 10
     n_groups = len(set(groups)) if groups is not None else v.shape[1]
     j, margin, m_ci, m_p, m_note = _margin(spec.share, b_share, k, v.shape[0], n_groups)
     table = pd.DataFrame({"period": spec.periods, "share": spec.share})
+    trend = trend_r2(th, mean) if spec.kind == "partial" and not _round_circle(th) \
+        else float("nan")
     return Periodicity(spec.kind, float(spec.periods[k]), float(spec.share[k]),
                        (float(ci[0]), float(ci[1])), stab, p_value, table, peaks, note,
                        float(spec.periods[j]) if j >= 0 else float("nan"), margin, m_ci, m_p,
-                       m_note)
+                       m_note, trend)
+
+
+def trend_r2(thetas, curve) -> float:
+    """R² of a least-squares quadratic in θ (floating mean): the non-periodic competitor
+    of a period's sinusoid on a grid shorter than the circle (both have 3 parameters)."""
+    t = np.asarray(thetas, dtype=np.float64)
+    y = np.asarray(curve, dtype=np.float64)
+    yc = y - y.mean()
+    tot = float(np.sum(yc**2))
+    if tot <= 0 or len(t) < 4:
+        return float("nan")
+    u = (t - t.mean()) / max(np.ptp(t), 1e-9)
+    x = np.stack([np.ones_like(u), u, u**2], axis=1)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return float(1.0 - np.sum((y - x @ coef) ** 2) / tot)

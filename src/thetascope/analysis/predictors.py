@@ -19,12 +19,14 @@ at 0 would otherwise pass for a relationship. CI: the score's crossed-bootstrap 
 correlated with the fixed predictor (the predictor's own sampling error is ignored).
 
 Generic rotation effects (``generic``, ``analysis.generic_terms``): S(θ) has nearly the
-same shape on every dataset (1 at 0°, lowest near 90°, a bump at 180°), so any score effect
-symmetric about 180° (harder views at larger angles, |sin θ|; a 2- or 4-fold resampling
-pattern, cos 2θ, cos 4θ) correlates with it without involving any image. Both the score
-curve and every shifted predictor are residualised on an intercept and the generic terms
-(default |sin θ| and the cos and sin of the 2- and 4-fold harmonics) before correlating,
-so only what they leave is credited to orientation. The harmonics enter with cos *and* sin,
+same shape on every dataset (1 at 0°, lowest near 90°, a bump at 180°: mostly cos θ and
+cos 2θ), so any score effect symmetric about 0° (harder views at larger angles: |sin θ|, a
+ramp min(θ, 360 − θ), 1 − cos θ; a 2- or 4-fold resampling pattern, cos 2θ, cos 4θ)
+correlates with it without involving any image, and the shift null cannot break that
+alignment. Both the score curve and every shifted predictor are residualised on an
+intercept and the generic terms (default |sin θ| and the cos and sin of the 1-, 2- and
+4-fold harmonics) before correlating, so only what they leave (S's 3-, 5-, 6-fold … fine
+structure, the dataset's own) is credited to orientation. The harmonics enter with cos *and* sin,
 which keeps the basis (nearly: |sin θ| lies 99 % in those harmonics) closed under
 rotation: a shifted predictor's residual is then the shifted residual and the shift null
 stays exchangeable (with cos terms alone the unshifted, symmetric S(θ) was unlike its

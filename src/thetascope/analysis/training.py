@@ -9,9 +9,12 @@ InfoNCE loss sits at ln(number of candidates), the loss of a uniform guess (MoCo
 queued negatives and the positive, ln(K + 1); SimCLR: the 2N − 1 other views of the batch,
 ln(2N − 1)). A run whose models end near that level has measured saliency of models that
 barely differ from their initialisation, and a "θ does not matter" from it is no evidence.
-The rule: the median over a dataset's cells (θ = 0 left out, an easier task) of the final
-loss (the mean of the last ``window`` share of steps, at least one) must be at most
-``max_ratio`` × chance. The default 0.5 asks the model to solve the task well beyond a
+The rule: the median over a dataset's cells (θ = 0 left out when ``analysis.exclude_zero``:
+identical views are an easier task) of the final loss (the mean of the last ``window``
+share of steps, at least one) must be at most ``max_ratio`` × chance, i.e. the positive's
+average probability exp(−loss) at least chance^max_ratio (a square root at 0.5). Masked
+self-negatives (``ssl.mask_self_negatives``) leave slightly fewer candidates than K + 1, so
+the rule is slightly lenient there. The default 0.5 asks the model to solve the task well beyond a
 coin flip among candidates; the default run of an earlier version (32 steps, losses
 2.3–3.0 of 3.50, i.e. 66–86 %) fails it, as it should.
 """

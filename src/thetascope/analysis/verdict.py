@@ -19,8 +19,11 @@ Tests (``test`` column): ``training`` (the loss rule, ``analysis/training.py``),
 from the other θ), ``theta_effect`` (does the score depend on θ), ``periodicity`` (the
 best-fitting period), ``period_margin`` (does it fit better than the runner-up),
 ``seed_stability`` (split-half r, informational), ``predicts:<predictor>`` (curve level,
-generic rotation terms removed) and ``predicts:<predictor>:image`` (image/group level), and
-``orientation_predicts`` (yes when any predictor test is significant after correction).
+generic rotation terms removed; informational: one curve cannot tell orientation from a
+generic rotation effect, both being even about 0°), ``predicts:<predictor>:image``
+(image/group level: an image's own S(θ) against its own score beyond the dataset's mean
+curve) and ``orientation_predicts`` (yes when an image-level test is significant after
+correction).
 With an untrained reference the raw trained curve's ``theta_effect:raw``,
 ``periodicity:raw`` and ``predicts:<predictor>:raw`` stay, labelled, in families of their
 own. Families adjusted together (``correction``, Holm by default): each test name across
@@ -68,7 +71,7 @@ class VerdictSettings:
     seed: int = 0
     sphericity: str = "greenhouse_geisser"
     min_f_df: str = "min"
-    generic_terms: tuple[str, ...] = ("abs_sin", "h2", "h4")
+    generic_terms: tuple[str, ...] = ("abs_sin", "h1", "h2", "h4")
     test_on: str = "difference"
     min_groups: int = 3
     min_seeds: int = 3
@@ -105,9 +108,9 @@ def _dataset(name: str, cube: Cube, untrained: Cube | None, preds: dict, img_pre
 
 
 def _families(df: pd.DataFrame) -> list[pd.Series]:
-    pred = df.test.str.startswith("predicts:")
+    pred = df.test.str.startswith("predicts:") & df.test.str.endswith(":image")
     raw = df.test.str.endswith(":raw")
-    fams = [pred & ~raw, pred & raw]
+    fams = [pred & ~raw]
     for t in ("theta_effect", "periodicity", "identical_views", "training_effect",
               "theta_effect:raw", "periodicity:raw"):
         fams.append(df.test == t)
@@ -127,8 +130,9 @@ def decide(df: pd.DataFrame, mask: pd.Series, st: VerdictSettings) -> None:
 
 
 def _is_main(test: str) -> bool:
+    """A question the verdict answers (the curve-level predictor rows only inform)."""
     base = test.removesuffix(":raw")
-    return base in MAIN or base.startswith("predicts:")
+    return base in MAIN or (base.startswith("predicts:") and base.endswith(":image"))
 
 
 def _apply_rules(df: pd.DataFrame, ctxs: dict[str, DatasetContext], st) -> None:
@@ -146,14 +150,13 @@ def _apply_rules(df: pd.DataFrame, ctxs: dict[str, DatasetContext], st) -> None:
             if why:
                 df.at[i, "decision"] = inconclusive(why)
         elif r.decision == "not estimable":
-            df.at[i, "decision"] = inconclusive([str(r.detail).split("; ")[-1] or
-                                                 "not estimable"])
+            df.at[i, "decision"] = inconclusive([str(r.detail) or "not estimable"])
 
 
 def _summary(name: str, df: pd.DataFrame, ctx: DatasetContext | None, st) -> dict:
-    """``orientation_predicts``: yes when any (non-raw) predictor test says yes."""
+    """``orientation_predicts``: yes when an image-level predictor test says yes."""
     d = df[(df.dataset == name) & df.test.str.startswith("predicts:")
-           & ~df.test.str.endswith(":raw")]
+           & df.test.str.endswith(":image")]
     est = d[d.p_adjusted.notna()]
     if est.empty:
         reason = d.decision.iloc[0] if len(d) else "no predictor test"

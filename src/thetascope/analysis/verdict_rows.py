@@ -22,6 +22,8 @@ from thetascope.analysis.predictors import curve_association, image_association
 from thetascope.analysis.stability import split_half
 from thetascope.analysis.theta_effect import theta_effect
 
+CURVE_LEVEL = ("informational: the dataset's curve against the predictor's; generic rotation "
+               "effects share S(θ)'s symmetry, so only the image-level test decides")
 VERDICT_COLUMNS = ["dataset", "test", "statistic_name", "statistic", "effect_size", "ci_low",
                    "ci_high", "p_value", "p_adjusted", "correction", "alpha", "decision",
                    "detail", "n"]
@@ -76,8 +78,13 @@ def curve_rows(name: str, cube: Cube, preds: dict, img_preds: dict, st,
                                    if np.isfinite(per.stability) else "") if s)
     label = (f"share of {per.best_period:g}° period" if np.isfinite(per.best_period)
              else "share of the best-fitting period")
+    unresolved = None
+    if not per.resolvable:
+        unresolved = (f"no resolvable period (a trend in θ fits as well: R² {per.trend_r2:.2f} "
+                      f"against {per.share:.2f} for {per.best_period:g}°)")
+        detail = f"{detail}; {unresolved}"
     rows.append(row(name, "periodicity" + suffix, label, per.share, per.p_value,
-                    per.best_period, per.share_ci, detail, len(th)))
+                    per.best_period, per.share_ci, detail, len(th), decision=unresolved))
     if not suffix:
         m_detail = per.margin_note or (f"best {per.best_period:g}° vs runner-up "
                                        f"{per.runner_up:g}°; one-sided bootstrap p")
@@ -92,9 +99,13 @@ def curve_rows(name: str, cube: Cube, preds: dict, img_preds: dict, st,
     for pname, (pt, pv) in preds.items():
         a = curve_association(th, cube.mean_curve, boots, pt, pv, pname, False,
                               st.shift_step, st.surrogates, st.seed, tuple(st.generic_terms))
+        # informational: S(θ), A(θ) and every generic rotation effect are even about 0°, so
+        # one dataset's curve cannot tell orientation from a generic effect (METHODS)
         rows.append(row(name, f"predicts:{pname}{suffix}", "pearson r" + tag, a.r, a.p_value,
-                        ci=(a.ci_low, a.ci_high), detail=_null_detail(a), n=a.n_points,
-                        min_p=a.min_p))
+                        ci=(a.ci_low, a.ci_high), n=a.n_points, min_p=a.min_p,
+                        detail="; ".join(x for x in (CURVE_LEVEL, _null_detail(a)) if x),
+                        decision="informational" if np.isfinite(a.p_value)
+                        else f"not estimable: {a.note}"))
     if suffix:
         return rows, pd.DataFrame(), pd.DataFrame()
     for pname, (pt, by_id) in img_preds.items():

@@ -103,7 +103,7 @@ class AnalysisConfig(_Strict):
         "min", description="min F′'s denominator degrees of freedom: the smaller of its two "
         "F's (calibrated) or Clark's Satterthwaite formula (liberal with 2 seeds).")
     generic_terms: list[str] = Field(
-        default_factory=lambda: ["abs_sin", "h2", "h4"],
+        default_factory=lambda: ["abs_sin", "h1", "h2", "h4"],
         description="Rotation effects any dataset can have, removed from score and predictor "
         "curves before the curve-level predictor test: abs_sin (|sin θ|) and h<k> (cos kθ "
         "and sin kθ); [] keeps them.")
