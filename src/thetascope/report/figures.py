@@ -105,7 +105,11 @@ def metrics_vs_theta(out: Path, results, agg, datasets, metrics: list[str]) -> P
     return _save(fig, out / "metrics_vs_theta.png")
 
 
-def gallery(out: Path, name: str, ds, cells, store, thetas: list[float]) -> Path | None:
+def gallery(out: Path, name: str, ds, cells, store, thetas: list[float],
+            untrained: dict | None = None) -> Path | None:
+    """Rows θ, columns the first evaluation images; with ``untrained`` (the seed's
+    reference maps: ids, thetas, untrained (T, k, H, W)) a first row of the untrained
+    model's maps at the first θ, so training's effect on the maps is visible."""
     seed0 = min(c.seed for c in cells)
     by_theta = {c.theta: c for c in cells if c.dataset == name and c.seed == seed0
                 and store.is_done(c.key)}
@@ -117,14 +121,25 @@ def gallery(out: Path, name: str, ds, cells, store, thetas: list[float]) -> Path
     if not ids:
         return None
     lookup = {s.id: s for s in ds.eval}
-    fig, axes = plt.subplots(len(rows) + 1, len(ids), squeeze=False,
-                             figsize=(1.9 * len(ids), 1.9 * (len(rows) + 1)))
+    ref = None
+    if untrained is not None and "untrained" in untrained and \
+            [str(i) for i in untrained["ids"]] == ids:
+        ref = untrained["untrained"][0].astype(np.float32)  # at the grid's first θ
+        ref_theta = float(untrained["thetas"][0])
+    extra = 1 if ref is not None else 0
+    fig, axes = plt.subplots(len(rows) + 1 + extra, len(ids), squeeze=False,
+                             figsize=(1.9 * len(ids), 1.9 * (len(rows) + 1 + extra)))
     for j, sid in enumerate(ids):
         s = lookup[sid]
         axes[0][j].imshow(s.image[0], cmap="gray", vmin=0, vmax=1)
         axes[0][j].contour(s.mask, levels=[0.5], colors="cyan", linewidths=0.8)
         axes[0][j].set_title(sid, fontsize=7)
-    for i, t in enumerate(rows, start=1):
+    if ref is not None:
+        for j, sid in enumerate(ids):
+            axes[1][j].imshow(ref[j], cmap="inferno", vmin=0, vmax=float(ref[j].max()) or 1.0)
+            axes[1][j].contour(lookup[sid].mask, levels=[0.5], colors="cyan", linewidths=0.8)
+        axes[1][0].set_ylabel(f"untrained\nθ={ref_theta:g}°", fontsize=9)
+    for i, t in enumerate(rows, start=1 + extra):
         maps = store.read_maps(by_theta[t].key)
         for j, sid in enumerate(ids):
             ax = axes[i][j]
@@ -168,7 +183,10 @@ def loss_curves(out: Path, losses: pd.DataFrame, datasets) -> Path | None:
     return _save(fig, out / "loss_curves.png")
 
 
-def write_figures(out: Path, cfg, results, agg, losses, store, cells, datasets) -> list[Path]:
+def write_figures(out: Path, cfg, results, agg, losses, store, cells, datasets,
+                  untrained_maps: dict | None = None) -> list[Path]:
+    """Every figure of the run; ``untrained_maps``: per dataset, the first seed's reference
+    maps (sweep/references.py) for the galleries' untrained row."""
     fig_dir = Path(out) / "figures"
     fig_dir.mkdir(exist_ok=True)
     paths: list[Path | None] = []
@@ -177,6 +195,7 @@ def write_figures(out: Path, cfg, results, agg, losses, store, cells, datasets) 
     paths.append(metrics_vs_theta(fig_dir, results, agg, datasets, list(cfg.metrics.names)))
     if cfg.saliency.gallery_images:
         for name, ds in datasets.items():
-            paths.append(gallery(fig_dir, name, ds, cells, store, list(cfg.sweep.thetas)))
+            paths.append(gallery(fig_dir, name, ds, cells, store, list(cfg.sweep.thetas),
+                                 (untrained_maps or {}).get(name)))
     paths.append(loss_curves(fig_dir, losses, datasets))
     return [p for p in paths if p is not None]

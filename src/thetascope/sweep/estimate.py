@@ -4,7 +4,8 @@
     est.cells, est.fits, est.seconds_per_cell, est.total_seconds
 
 The calibration builds the configured model at the configured input size on this machine
-(same threads and device as a run), times ``warmup + measure`` optimiser steps and one
+(same threads and device as a run: a worker's ``runtime.cpus_per_task`` threads with the
+process and Ray executors), times ``warmup + measure`` optimiser steps and one
 SmoothGrad chunk, and extrapolates linearly. It costs a few seconds; for a GPU cluster run
 it on a GPU node for numbers that mean something there.
 """
@@ -93,8 +94,15 @@ def estimate(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
     d = cfg.downstream
     if d.enabled and "theta-free" in d.baselines:  # the θ-free baseline's pre-training
         fits += len(datasets) * len(cfg.sweep.seeds)
-    step_s = _time_steps(cfg, ds, device, warmup, measure)
-    row_s = _time_saliency(cfg, ds, device)
+    rt = cfg.runtime
+    threads = torch.get_num_threads()
+    if rt.executor in ("process", "ray"):  # time what a worker runs: cpus_per_task threads
+        torch.set_num_threads(rt.cpus_per_task)
+    try:
+        step_s = _time_steps(cfg, ds, device, warmup, measure)
+        row_s = _time_saliency(cfg, ds, device)
+    finally:
+        torch.set_num_threads(threads)
     n_eval = max(len(d.eval) for d in datasets.values())
     train_fit = step_s * cfg.ssl.steps
     sal_cell = row_s * cfg.saliency.samples * n_eval
@@ -104,7 +112,6 @@ def estimate(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
         (1 if "resample" in refs and not ("untrained" in refs and zero) else 0)
     ref_passes = len(datasets) * len(cfg.sweep.seeds) * per_unit
     total = fits * train_fit + (n_cells + ref_passes) * sal_cell
-    rt = cfg.runtime
     parallel = rt.workers if rt.executor == "process" else 1
     return Estimate(n_cells, fits, step_s, row_s, train_fit, sal_cell, total, parallel,
                     total / parallel, str(device), ref_passes,

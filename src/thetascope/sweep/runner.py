@@ -245,7 +245,8 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
     from thetascope.report.summary import write_summary
 
     wall = time.perf_counter() - start
-    figs = write_figures(out, cfg, results, agg, losses, store, cells, datasets)
+    figs = write_figures(out, cfg, results, agg, losses, store, cells, datasets,
+                         _untrained_maps(rstore, rcells))
     from thetascope.sweep.orient_stage import run_analysis_stage
 
     verdict = None
@@ -270,6 +271,18 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
 
     try_write_report(out, datasets)  # report.html; a failure only logs a warning
     return result
+
+
+def _untrained_maps(rstore: ResultStore | None, rcells: list[Cell]) -> dict[str, dict]:
+    """Per dataset, the first seed's reference maps (the galleries' untrained row)."""
+    out: dict[str, dict] = {}
+    for c in sorted(rcells, key=lambda c: c.seed):
+        if rstore is not None and c.dataset not in out and rstore.is_done(c.key):
+            try:
+                out[c.dataset] = rstore.read_maps(c.key)
+            except (OSError, ValueError):  # a damaged file: the gallery goes without it
+                continue
+    return out
 
 
 def degenerate_flags(cfg: ExperimentConfig,
