@@ -24,8 +24,10 @@ Denominator degrees of freedom (``df``): ``min`` (default) the smaller of the tw
 (ε-corrected) denominators; ``satterthwaite`` Clark's (F1 + F2)² / (F1²/d2 + F2²/d1). When
 one factor has very few levels (2 seeds: 1 df) and its F happens to be large, Clark's
 formula hands the test the other factor's degrees of freedom while the first factor's
-noise is still in the numerator: with 2 seeds it gave 8.75–10.75 % false positives for a
-1-df contrast at α = 5 % (benchmarks/calibration.py), the smaller df 0–3 %.
+noise is still in the numerator: with 2 seeds (× 32 images in 8 volumes, noise smooth over
+30° or 60°) it gave 10.4 % false positives for the 1-df θ = 0 contrast and 9.7–11.9 % for
+the mean difference at α = 5 % (``python benchmarks/calibration.py --df satterthwaite
+--only "smooth60 2s×32i"``), the smaller df 0–0.1 % (benchmarks/results/calibration.json).
 """
 
 from __future__ import annotations
