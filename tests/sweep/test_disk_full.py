@@ -2,7 +2,7 @@
 every result written before it stays intact, and the same command resumes once space is
 freed.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_disk_full.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/sweep/test_disk_full.py
 """
 
 from __future__ import annotations

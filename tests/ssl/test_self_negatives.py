@@ -1,5 +1,5 @@
 """Queue keys of the query's own image are no negatives (SimCLR has no self pairs either:
-tests/test_encoders.py::test_simclr_nt_xent_matches_hand_computation pins that)."""
+tests/ssl/test_encoders.py::test_simclr_nt_xent_matches_hand_computation pins that)."""
 
 import copy
 

@@ -1,7 +1,7 @@
 """report.html and compare.html without a browser: sections, self-containment, escaping of
 hostile dataset names, gallery data, numbers, fallbacks, the CLI, the page's size.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_report_html.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/report/test_report_html.py
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_run_writes_a_report_with_every_section(run, page):
     for sid in SECTIONS:
         assert f'id="{sid}"' in page, sid
     assert page.count('class="gallery"') == 2
-    assert 'id="downstream"' not in page  # only with downstream rows (tests/test_downstream.py)
+    assert 'id="downstream"' not in page  # downstream rows only: downstream/test_downstream.py
     assert "Verdict" in page and "θ matters" in page  # the statistics stage ran
     assert "report.html" in (out / "run.log").read_text()
     assert "image(s) left out (empty mask)" in page  # mri-lesion slices without a lesion

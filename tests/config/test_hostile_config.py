@@ -2,7 +2,7 @@
 θ grids out of range, batch/queue mismatches, a malicious-pickle checkpoint, and the
 SmoothGrad memory budget's chunk-size rule.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_hostile_config.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/config/test_hostile_config.py
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ The property, for generated config overrides, folder datasets and manifests: eve
 exits 2 with one line ``error: …`` naming the file or field; never a traceback, and never an
 exit 0 whose scores come from degenerate data (a full or off-circle mask, a flat image).
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_fuzz_hostile.py -m "not slow"
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_fuzz_hostile.py -m slow
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/data/test_fuzz_hostile.py -m "not slow"
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/data/test_fuzz_hostile.py -m slow
 
 Two profiles, both derandomized (the same examples on every machine, so CI is reproducible):
 ``FAST`` runs with the normal tests (≈ 30 s on 2 cores); ``LONG`` (``@pytest.mark.slow``)

@@ -1,7 +1,7 @@
 """Hostile and odd inputs get their documented behaviour: a counted skip listed in
 summary.md, or (``strict``) one error naming the file and the fix; never a crash.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_hostile_inputs.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/data/test_hostile_inputs.py
 
 The corpus is written by ``hostile_corpus.py``: truncated, zero-byte, 16-bit, RGBA and
 palette images, decompression bombs (a PNG header claiming 40000×40000), NaN/Inf pixels and

@@ -4,7 +4,7 @@ tabs and the θ slider work, hostile names stay text. Saves a screenshot of the 
 to tests/artifacts/report_top.png.
 
     apt-get install -y chromium && .venv/bin/pip install playwright   # never `playwright install`
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q -s tests/test_report_browser.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q -s tests/report/test_report_browser.py
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from report_helpers import EVIL, EVIL_OVERRIDES, quiet_run
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
 

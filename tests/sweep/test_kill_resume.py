@@ -1,7 +1,7 @@
 """SIGKILL a smoke run twenty-odd times in a row, in every phase, resuming after each: the
 final results equal an uninterrupted run's, with no temporary or corrupt file left.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_kill_resume.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/sweep/test_kill_resume.py
 
 Each attempt is a forked ``thetascope run`` (see ``kill_harness.py``) on the same output
 folder. A seeded RNG picks where the kill lands: during pre-training (after a random part

@@ -1,7 +1,7 @@
 """One run per output folder: a second run refuses (naming the holder's PID), and a
 SIGKILLed run leaves no stale lock.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_run_lock.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/sweep/test_run_lock.py
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Issue H, second part: fine-tuned few-label segmentation, baselines and their verdict.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_downstream_baselines.py -q
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/downstream/test_downstream_baselines.py -q
 
 The sweep-level checks (baseline rows stored apart, kept out of θ-curves, resumed after a
-crash) reuse the smoke run of tests/test_downstream.py.
+crash) reuse the smoke run of tests/downstream/test_downstream.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Curve signatures (analysis/signatures.py): known answers on planted curves, the null, the
 not-estimable cases, the verdict row, and the report / compare sections on hand-made runs.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_analysis_signatures.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/analysis/test_analysis_signatures.py
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 and equal the in-process executor's; with no retries left the cell fails alone and the
 next run retries it.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_ray_faults.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/sweep/test_ray_faults.py
 
 The death is injected with the test-only hook ``THETASCOPE_FAULT_WORKER_EXIT``
 (``sweep/executors.py``): the first Ray task to reach its second training step creates the
