@@ -3,6 +3,7 @@ reference (``sweep/references.py``) share, so both go through exactly the same p
 SmoothGrad, rotate-back, binarisation and scoring.
 
     sal = explain_at(model, images, theta, cfg, device, seed)       # (N, H, W) numpy maps
+    sal = explain_embedding(net, images, theta, cfg, device, seed)  # any embedding network
     recs = score_records(sal, masks, ids, theta, cfg)                 # [{image_id, metric, value}]
     final = scored_map(map_x, map_r, theta, "mean", True, "fourier")  # the map that is scored
 """
@@ -62,11 +63,26 @@ def explain_at(
 ) -> np.ndarray:
     """SmoothGrad of ``saliency.target`` for the pairs (x, rot_θ x) of ``images`` through
     ``model.encoder_q`` in eval mode (on a BN-folded copy), combined into the scored maps."""
+    # model.embed's function on a BN-folded copy (saliency/inference.py); NHWC for bf16
+    net = SaliencyEncoder(model.encoder_q, channels_last=cfg.saliency.precision == "bf16")
+    return explain_embedding(net, images, theta, cfg, device, seed, on_chunk)
+
+
+def explain_embedding(
+    net: torch.nn.Module,
+    images: np.ndarray,
+    theta: float,
+    cfg: ExperimentConfig,
+    device: torch.device,
+    seed: int,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """``explain_at`` for any embedding network ``net`` (eval mode, (N, C, H, W) →
+    (N, D)): the pairs, SmoothGrad of ``saliency.target``, the rotate-back and the view
+    combination, exactly as a sweep cell does them. ``thetascope.saliency`` calls this."""
     g = cfg.geometry
     x, r = make_pair(torch.from_numpy(images), theta, g.interpolation, g.fill, g.circle_mask,
                      g.rotate_then_crop)
-    # model.embed's function on a BN-folded copy (saliency/inference.py); NHWC for bf16
-    net = SaliencyEncoder(model.encoder_q, channels_last=cfg.saliency.precision == "bf16")
     target = create_target(cfg.saliency.target, net)
     guided = guided_relus(net) if cfg.saliency.backprop == "guided" else contextlib.nullcontext()
     with guided:
