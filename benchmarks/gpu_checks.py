@@ -4,7 +4,7 @@
 
 1. Fused θ training (``pretrain_stacked``) on the GPU equals training the models one by
    one on the GPU, in float64 (in float32 training amplifies rounding noise to a few %
-   within a handful of steps in either implementation; tests/test_stacked.py says the same
+   within a handful of steps in either implementation; tests/ssl/test_stacked.py says the same
    of the CPU).
 2. Training on the GPU follows the CPU's loss curve in float64 (``split_bn=1``: the key
    shuffle draws from the device's own generator, so with split BN the batches' statistics

@@ -21,7 +21,7 @@ Methods (``analysis.theta_test``):
   ``image_seed``); effect size Kendall's W.
 
 benchmarks/calibration.py measures every method's false-positive rate under independent and
-smooth-in-θ noise; tests/test_analysis_theta_effect.py pins the main cases.
+smooth-in-θ noise; tests/analysis/test_analysis_theta_effect.py pins the main cases.
 """
 
 from __future__ import annotations

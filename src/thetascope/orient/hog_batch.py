@@ -12,7 +12,7 @@ see docs/PERFORMANCE.md):
   skimage's own float thresholds (pixel in bin i when ``per·i <= o < per·(i+1)``);
 - cell means of the magnitudes, then skimage's block normalisations.
 
-``tests/test_orient_hog_batch.py`` pins equality with skimage to float32 rounding
+``tests/orient/test_orient_hog_batch.py`` pins equality with skimage to float32 rounding
 (skimage sums each cell's votes in single precision; this sums in double).
 
     feats = hog_batch(gray, orientations=9, pixels_per_cell=16, cells_per_block=2)

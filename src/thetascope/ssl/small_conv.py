@@ -10,7 +10,7 @@ image (the last stages at 64–128 px) as one im2col matmul. oneDNN's backward f
 shapes ran at ~40 GFLOP/s, 3–5× slower than the matmul (ResNet-18 64 px bf16: 512×512
 3×3 on 2×2 maps, 21 ms vs 5 ms forward+backward); every other case is ``nn.Conv2d``'s.
 No library offers this path (oneDNN picks its own kernels), hence the hand-written
-autograd function; ``tests/test_moco.py`` pins its error against a float64 convolution to
+autograd function; ``tests/ssl/test_moco.py`` pins its error against a float64 convolution to
 no more than oneDNN's own bf16 convolution's.
 """
 

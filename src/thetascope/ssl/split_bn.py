@@ -10,7 +10,7 @@ it halved the bf16 speed-up of ResNet-50 (docs/PERFORMANCE.md). ``split_bn_chann
 computes the same thing on the channels_last memory directly, viewed as
 ``(N/s, s, H·W, C)``: per-(group, channel) sums in float32, one fused affine pass forward,
 the closed-form BN gradient backward. No library offers batch norm over non-adjacent
-reduction axes, hence the hand-written autograd function; ``tests/test_moco.py`` pins it
+reduction axes, hence the hand-written autograd function; ``tests/ssl/test_moco.py`` pins it
 to the NCHW path in float64.
 
 Inside ``group_major(s)`` the caller promises that the batch is in group-major order
