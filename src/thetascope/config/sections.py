@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     field_validator,
 )
@@ -129,7 +130,15 @@ class SaliencyConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- metrics
-MetricName = Literal["dice", "dice_paper", "iou", "pointing_game", "mass_in_mask"]
+def _registered_metric(name: str) -> str:
+    """A name of the metric registry (``metrics/registry.py``: built-ins and registered)."""
+    from thetascope.metrics.registry import get_metric
+
+    get_metric(name)  # ValueError listing the registered names
+    return name
+
+
+MetricName = Annotated[str, AfterValidator(_registered_metric)]
 
 
 class MetricsConfig(_Strict):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.filters import threshold_otsu
 
+# The built-in metrics (registered in ``metrics/registry.py``; ``metric_names()`` lists all).
 METRICS = ("dice", "dice_paper", "iou", "pointing_game", "mass_in_mask")
 
 
@@ -128,26 +129,20 @@ def score_image(
 ) -> dict[str, float]:
     """All requested metrics for one image, plus ``mask_outside_valid``.
 
-    The mask is scored inside ``valid`` only; the share of it lying outside is recorded
-    so a reader can see how much of the foreground the circle mask cut away.
+    ``names`` are looked up in the metric registry (``metrics/registry.py``: the built-ins
+    above and any registered one). The mask is scored inside ``valid`` only; the share of
+    it lying outside is recorded so a reader can see how much of the foreground the circle
+    mask cut away.
     """
+    from thetascope.metrics.registry import get_metric
+
+    specs = [get_metric(name) for name in names]
     gt = np.asarray(gt, bool)
     inside = gt & valid
     out: dict[str, float] = {
         "mask_outside_valid": float(1.0 - inside.sum() / gt.sum()) if gt.any() else float("nan")
     }
-    pred = binarize(sal, valid, rule, gt) if {"dice", "dice_paper", "iou"} & set(names) else None
-    for name in names:
-        if name == "dice":
-            out[name] = dice(pred, inside)  # type: ignore[arg-type]
-        elif name == "dice_paper":
-            out[name] = dice_paper(pred, inside)  # type: ignore[arg-type]
-        elif name == "iou":
-            out[name] = iou(pred, inside)  # type: ignore[arg-type]
-        elif name == "pointing_game":
-            out[name] = pointing_game(sal, inside, valid)
-        elif name == "mass_in_mask":
-            out[name] = mass_in_mask(sal, inside, valid)
-        else:
-            raise ValueError(f"unknown metric {name!r}; choose from {METRICS}")
+    pred = binarize(sal, valid, rule, gt) if any(s.binarized for s in specs) else None
+    for spec in specs:
+        out[spec.name] = spec(sal, pred, inside, valid)
     return out

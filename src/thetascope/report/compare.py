@@ -19,8 +19,8 @@ from markupsafe import Markup
 from thetascope.report.html import _version, environment
 from thetascope.report.run_data import RunData, load_run
 from thetascope.report.sections import (
-    METRIC_ABOUT,
     READ_REFERENCES,
+    metric_about,
     metric_label,
     reference_lines,
     theta_ticks,
@@ -89,7 +89,7 @@ def compare_context(runs: list[RunData]) -> dict:
     labels = _labels(runs)
     names = list(dict.fromkeys(n for r in runs for n in r.names))
     metrics = list(dict.fromkeys(m for r in runs for m in r.metrics))
-    tabs = [{"metric": m, "label": metric_label(m), "about": METRIC_ABOUT.get(m, ""),
+    tabs = [{"metric": m, "label": metric_label(m), "about": metric_about(m),
              "charts": [overlay_chart(runs, labels, n, m) for n in names
                         if any(((r.agg.dataset == n) & (r.agg.metric == m)).any()
                                for r in runs)]}

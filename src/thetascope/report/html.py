@@ -28,10 +28,10 @@ from thetascope.report.gallery import contact_sheets, gallery_data
 from thetascope.report.orient_section import orient_section, verdict_block
 from thetascope.report.run_data import RunData, data_notes, load_run, provenance, warnings
 from thetascope.report.sections import (
-    METRIC_LABELS,
     READ_REFERENCES,
     headline_cards,
     loss_charts,
+    metric_label,
     metric_tabs,
 )
 from thetascope.report.signature_section import run_signature_section
@@ -73,7 +73,7 @@ def describe(cfg) -> list[tuple[str, str]]:
                  "and its copy rotated by θ (protocol fixed-theta).")
     view = {"mean": "the mean of the map of x and the map of rot_θ(x) rotated back",
             "original": "the map of x", "rotated": "the map of rot_θ(x) rotated back"}
-    names = ", ".join(METRIC_LABELS.get(n, n) for n in m.names)
+    names = ", ".join(metric_label(n) for n in m.names)
     return [
         ("pre-training", train),
         ("saliency", f"SmoothGrad ({sal.samples} noisy copies, σ = {sal.noise_level:g} × the "

@@ -51,7 +51,23 @@ READ_REFERENCES = (
 
 
 def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric)
+    """A metric's display name: the table above, else its registered label, else the name."""
+    if metric in METRIC_LABELS:
+        return METRIC_LABELS[metric]
+    from thetascope.metrics.registry import find_metric
+
+    spec = find_metric(metric)
+    return spec.label if spec is not None else metric
+
+
+def metric_about(metric: str) -> str:
+    """A metric's one-sentence description (registered metrics: their ``about``)."""
+    if metric in METRIC_ABOUT:
+        return METRIC_ABOUT[metric]
+    from thetascope.metrics.registry import find_metric
+
+    spec = find_metric(metric)
+    return spec.about if spec is not None else ""
 
 
 def theta_ticks(thetas) -> list[float] | None:
@@ -156,7 +172,7 @@ def baseline_lines(c: Chart, run: RunData, name: str, metric: str) -> None:
 
 
 def metric_tabs(run: RunData) -> list[dict]:
-    return [{"metric": m, "label": metric_label(m), "about": METRIC_ABOUT.get(m, ""),
+    return [{"metric": m, "label": metric_label(m), "about": metric_about(m),
              "charts": [score_chart(run, n, m) for n in run.names
                         if ((run.agg.dataset == n) & (run.agg.metric == m)).any()]}
             for m in run.metrics]

@@ -9,7 +9,8 @@ task), and the run would end with "no cell finished" instead of the reason:
   K a multiple of the batch, K + batch ≤ images); SimCLR's batch must fit the pool;
 - MoCo's split batch norm needs ≥ 2 images per group (batch_size / split_bn);
 - ``ssl.weights`` must load with ``torch.load(weights_only=True)`` (a checkpoint holding
-  pickled code is refused here, before any worker sees it) and fit ``ssl.encoder``.
+  pickled code is refused here, before any worker sees it) and fit ``ssl.encoder``;
+- a metric registered at run time needs ``runtime.executor: local`` (``check_metrics``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,24 @@ def check_weights(cfg: ExperimentConfig) -> None:
     load_backbone_weights(cfg.ssl.weights, backbone, cfg.ssl.encoder)
 
 
+def check_metrics(cfg: ExperimentConfig) -> None:
+    """Metrics registered by a script exist in its process only: refuse them when cells run
+    in worker processes (``runtime.executor`` process or ray), before any cell trains."""
+    if cfg.runtime.executor == "local":
+        return
+    from thetascope.config import ConfigError
+    from thetascope.metrics.registry import get_metric
+
+    local = [m for m in cfg.metrics.names if get_metric(m).origin == "runtime"]
+    if local:
+        raise ConfigError(
+            f"metric(s) {local} were registered in this Python process, and "
+            f"runtime.executor={cfg.runtime.executor} scores in worker processes that do not "
+            "have them; use runtime.executor=local, or register them through the "
+            "'thetascope.metrics' entry point of an installed package")
+
+
 def preflight(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> None:
     check_batches(cfg, datasets)
     check_weights(cfg)
+    check_metrics(cfg)
