@@ -66,7 +66,7 @@ def test_probe_without_augmentation_is_refused_naming_the_recipes():
     with pytest.raises(ConfigError, match="ssl.augment=reference.*ssl.augment=mocov2"):
         load_config("smoke", ["sweep.protocol=probe"])
     assert load_config("smoke", ["sweep.protocol=probe", "ssl.augment=mocov2"])
-    with pytest.raises(ConfigError, match="rotate_then_crop.*ViT"):
+    with pytest.raises(ConfigError, match="rotate_then_crop.*'vit_b_16' is built for that size"):
         load_config("smoke", ["geometry.rotate_then_crop=true", "ssl.encoder=vit_b_16"])
 
 

@@ -61,7 +61,7 @@ def _ours(size, n, samples, noise, chunk, precision, device="cpu"):
     s = SmoothGradSettings(samples=samples, noise_level=noise, chunk_size=chunk * n,
                            precision=precision)
     # as a sweep cell does it (sweep/cell.py): BN folded; NHWC with bf16
-    target = pair_cosine(SaliencyEncoder(model.encoder_q, channels_last=precision == "bf16"))
+    target = pair_cosine(SaliencyEncoder(model.query_encoder(), channels_last=precision == "bf16"))
     if device == "cuda":  # kernels are picked and loaded per shape on first use
         smoothgrad_pair(target, a, r, s)
     else:
@@ -105,7 +105,7 @@ def _float64_maps(size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     from thetascope.saliency.targets import pair_cosine
 
     model, a, r = _setup(size, n)
-    net = copy.deepcopy(model.encoder_q).double()
+    net = copy.deepcopy(model.query_encoder()).double()
     a, r = a.double().requires_grad_(True), r.double().requires_grad_(True)
     gx, gr = torch.autograd.grad(pair_cosine(lambda z: F.normalize(net(z), dim=1))(a, r).sum(),
                                  [a, r])

@@ -85,7 +85,7 @@ class _ReferenceLoop:
                  device: torch.device | None = None) -> None:
         torch.manual_seed(0)
         device = device or torch.device("cpu")
-        self.model = ReferenceMoCo(MoCo(encoder, dim=DIM, K=K_QUEUE).encoder_q).to(device)
+        self.model = ReferenceMoCo(MoCo(encoder, dim=DIM, K=K_QUEUE).query_encoder()).to(device)
         self.a, self.b = (v.to(device) for v in make_pair(images, 30.0))
         self.opt = torch.optim.SGD(self.model.encoder_q.parameters(), lr=0.03, momentum=0.9,
                                    weight_decay=1e-4)

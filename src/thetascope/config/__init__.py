@@ -49,6 +49,7 @@ from thetascope.config.sections import (
     SaliencyConfig,
     SSLConfig,
     SweepConfig,
+    check_encoder_input,
     check_probe_recipe,
     check_view_crop,
 )
@@ -111,6 +112,8 @@ class ExperimentConfig(_Strict):
     def _views_fit_encoder(cls, v: SSLConfig, info: ValidationInfo) -> SSLConfig:
         if "geometry" in info.data:
             check_view_crop(v, info.data["geometry"])
+        if "data" in info.data:
+            check_encoder_input(v, info.data["data"].image_size, info.data["data"].channels)
         return v
 
     @field_validator("sweep")

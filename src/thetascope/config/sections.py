@@ -33,12 +33,40 @@ class GeometryConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- SSP
+def _registered_method(name: str) -> str:
+    """A name of the SSL-method registry (``ssl/registry.py``: built-ins and registered)."""
+    from thetascope.ssl.registry import get_method
+
+    try:
+        get_method(name)
+    except KeyError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
+def _registered_encoder(name: str) -> str:
+    """A name of the encoder registry (``ssl/registry.py``: built-ins and registered)."""
+    from thetascope.ssl.registry import get_encoder
+
+    try:
+        get_encoder(name)
+    except KeyError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
+MethodName = Annotated[str, AfterValidator(_registered_method)]
+EncoderName = Annotated[str, AfterValidator(_registered_encoder)]
+
+
 class SSLConfig(_Strict):
-    method: Literal["moco_v2", "simclr"] = Field(
-        "moco_v2", description="Contrastive method: MoCo v2 (queue) or SimCLR (NT-Xent)."
+    method: MethodName = Field(
+        "moco_v2", description="Contrastive method, a registered name: moco_v2 (MoCo v2, "
+        "queue), simclr (SimCLR, NT-Xent), or one added with register_method."
     )
-    encoder: Literal["resnet18", "resnet34", "resnet50", "convnext_tiny", "vit_b_16"] = (
-        "resnet18"
+    encoder: EncoderName = Field(
+        "resnet18", description="Backbone, a registered name: resnet18, resnet34, resnet50, "
+        "convnext_tiny, vit_b_16, or one added with register_encoder."
     )
     weights: Path | None = Field(
         None, description="Initial backbone weights (MoCo .pth.tar, torchvision or thetascope "
@@ -266,7 +294,18 @@ def check_probe_recipe(ssl: SSLConfig, sweep: SweepConfig) -> None:
 
 def check_view_crop(ssl: SSLConfig, geometry: GeometryConfig) -> None:
     """``geometry.rotate_then_crop`` makes the views smaller than ``data.image_size``."""
-    if geometry.rotate_then_crop and ssl.encoder == "vit_b_16":
+    from thetascope.ssl.registry import get_encoder
+
+    if geometry.rotate_then_crop and get_encoder(ssl.encoder).fixed_image_size:
         raise ValueError(
-            "geometry.rotate_then_crop cuts the views below data.image_size, and ViT-B/16 is "
-            "built for that size; use a ResNet or ConvNeXt encoder, or turn the crop off")
+            f"geometry.rotate_then_crop cuts the views below data.image_size, and the encoder "
+            f"{ssl.encoder!r} is built for that size (its spec's fixed_image_size); use a "
+            "ResNet or ConvNeXt encoder, or turn the crop off")
+
+
+def check_encoder_input(ssl: SSLConfig, image_size: int, channels: int) -> None:
+    """``data.image_size`` / ``data.channels`` meet the encoder spec's input constraints
+    (e.g. ViT-B/16: a multiple of 16); ValueError naming the encoder and the constraint."""
+    from thetascope.ssl.registry import get_encoder
+
+    get_encoder(ssl.encoder).check_input(image_size, channels)

@@ -11,7 +11,7 @@ Further k of ``fewshot_k`` add ``fewshot_dice_k<k>`` / ``finetune_dice_k<k>``. B
 (``baselines.py``: random initialisation, θ-free SSP) get the same measurements per
 (dataset, seed); the sweep stores them apart from the θ cells (``sweep/baselines.py``).
 
-    res = evaluate_downstream(model.encoder_q.backbone, "resnet18", ds, theta=90.0,
+    res = evaluate_downstream(model.query_backbone(), "resnet18", ds, theta=90.0,
                               settings=DownstreamSettings.from_config(cfg))
     res.values   # {"probe_accuracy": 0.91, "fewshot_dice": 0.55, ...}
     res.notes    # {"linear_probe_accuracy": "skipped: every SSP slice has a lesion"}

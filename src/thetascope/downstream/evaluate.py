@@ -1,6 +1,6 @@
 """Every switched-on downstream measurement of one checkpoint, and the cell's hook.
 
-    res = evaluate_downstream(model.encoder_q.backbone, "resnet18", ds, theta=90.0,
+    res = evaluate_downstream(model.query_backbone(), "resnet18", ds, theta=90.0,
                               settings=DownstreamSettings.from_config(cfg))
     res.values   # {"probe_accuracy": 0.91, "fewshot_dice": 0.55, "finetune_dice": 0.6, ...}
     res.notes    # {"linear_probe_accuracy": "skipped: every SSP slice has a lesion"}
@@ -19,6 +19,7 @@ from thetascope.downstream.fewshot import fewshot_segmentation
 from thetascope.downstream.finetune import finetune_segmentation
 from thetascope.downstream.probe import linear_probe, pair_probe
 from thetascope.downstream.settings import DATASET_ID, DownstreamResult, DownstreamSettings
+from thetascope.ssl.model import SSLModel
 
 
 def evaluate_downstream(backbone: nn.Module, encoder: str, ds: LoadedDataset, theta: float,
@@ -51,13 +52,13 @@ def forked_rng():
     return torch.random.fork_rng(devices=devices)
 
 
-def downstream_for_cell(cfg: ExperimentConfig, model: nn.Module, ds: LoadedDataset,
+def downstream_for_cell(cfg: ExperimentConfig, model: SSLModel, ds: LoadedDataset,
                         theta: float) -> DownstreamResult | None:
     """What ``run_cell`` calls: None when ``downstream.enabled`` is false. The global torch
     RNG is forked, so the cell's other numbers are the same with or without this."""
     if not cfg.downstream.enabled:
         return None
-    backbone = model.encoder_q.backbone  # type: ignore[union-attr]
+    backbone = model.query_backbone()
     with forked_rng():
         return evaluate_downstream(backbone, cfg.ssl.encoder, ds, theta,
                                    DownstreamSettings.from_config(cfg))

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from thetascope.data.sample import Sample
+from thetascope.ssl.registry import get_encoder
 
 
 @torch.no_grad()
@@ -31,22 +32,10 @@ def global_features(backbone: nn.Module, images: torch.Tensor, batch: int = 64) 
 
 def stage_forward(backbone: nn.Module, encoder: str, x: torch.Tensor,
                   layer: int = 2) -> torch.Tensor:
-    """(N, C, h, w) feature map of ``x``: ResNet ``layer<layer>``, ConvNeXt stage ``layer``,
-    ViT's last-layer patch tokens (``layer`` ignored). Differentiable; mode left as is."""
-    m: nn.Module = backbone
-    if encoder.startswith("resnet"):
-        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))  # type: ignore[operator]
-        for k in range(1, layer + 1):
-            x = getattr(m, f"layer{k}")(x)
-        return x
-    if encoder == "convnext_tiny":
-        return m.features[: 2 * layer](x)  # type: ignore[index]
-    if encoder == "vit_b_16":
-        tok = m.encoder(torch.cat([m.class_token.expand(x.shape[0], -1, -1),  # type: ignore[union-attr]
-                                   m._process_input(x)], dim=1))  # type: ignore[operator]
-        side = int(round((tok.shape[1] - 1) ** 0.5))
-        return tok[:, 1:].transpose(1, 2).reshape(x.shape[0], -1, side, side)
-    raise ValueError(f"no spatial features for encoder {encoder!r}")
+    """(N, C, h, w) feature map of ``x`` at ``layer``, as the registered encoder's spec
+    says (``EncoderSpec.stage_forward``: ResNet ``layer<layer>``, ConvNeXt stage ``layer``,
+    ViT's last-layer patch tokens). Differentiable; mode left as is."""
+    return get_encoder(encoder).spatial(backbone, x, layer)
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 """The network saliency differentiates: the eval-mode encoder with batch norms folded away.
 
-    net = SaliencyEncoder(model.encoder_q)                       # fp32: BN folded
-    net = SaliencyEncoder(model.encoder_q, channels_last=True)   # bf16 autocast: also NHWC
+    net = SaliencyEncoder(model.query_encoder())                      # fp32: BN folded
+    net = SaliencyEncoder(model.query_encoder(), channels_last=True)  # bf16: also NHWC
     target = create_target("pair_cosine", net)                   # net(x) == model.embed(x)
     with guided_relus(net): ...                # swaps net's ReLUs, not the model's
 

@@ -1,17 +1,14 @@
-"""Backbone factory: torchvision encoders with their classifier removed.
+"""Backbone factory: any registered encoder (``ssl/registry.py``), and the projection head.
 
     net, feat_dim = create_backbone("resnet18")                       # random init
     net(torch.rand(2, 3, 64, 64)).shape                               # (2, 512)
     net, d = create_backbone("vit_b_16", image_size=64, in_channels=1)
     net, d = create_backbone("convnext_tiny")                         # d = 768
+    enc = Encoder("resnet18", dim=128)                                # backbone + MLP head
 
-Weights start random: no ImageNet weights can be downloaded here (DATA.md); load a
-user's checkpoint with ``thetascope.ssl.checkpoints.load_backbone_weights``.
-``norm_layer`` (ResNets only) lets MoCo use split batch norm; ConvNeXt and ViT use layer
-norm, which needs no shuffle-BN substitute.
-
-ResNet convolutions become ``SmallConv2d`` (``ssl/small_conv.py``): same parameters and
-state dict, faster bf16 convolutions on tiny maps.
+The encoders themselves (torchvision's, a user's) are ``EncoderSpec`` entries of the
+registry; the built-ins live in ``ssl/encoders.py``. ``norm_layer`` reaches only encoders
+that declare it (ResNets: MoCo's split batch norm); the others keep their own norms.
 """
 
 from __future__ import annotations
@@ -20,35 +17,14 @@ from collections.abc import Callable
 
 import torch
 import torch.nn as nn
-from torchvision import models
 
-from thetascope.ssl.small_conv import small_convs
+from thetascope.ssl.registry import get_encoder
 from thetascope.ssl.split_bn import SplitBatchNorm2d, group_major, group_major_order
 
-RESNETS: dict[str, Callable[..., nn.Module]] = {
-    "resnet18": models.resnet18,
-    "resnet34": models.resnet34,
-    "resnet50": models.resnet50,
-}
-ENCODERS = (*RESNETS, "convnext_tiny", "vit_b_16")
 
-
-def first_conv_name(name: str) -> str:
-    """State-dict prefix of the input convolution (for stem adaptation)."""
-    if name in RESNETS:
-        return "conv1"
-    if name == "convnext_tiny":
-        return "features.0.0"
-    if name == "vit_b_16":
-        return "conv_proj"
-    raise ValueError(f"unknown encoder {name!r}; choose one of {list(ENCODERS)}")
-
-
-def _replace_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                     conv.padding, bias=conv.bias is not None)
-
-
+def first_conv_name(name: str) -> str | None:
+    """State-dict prefix of the input convolution (for stem adaptation); None: unknown."""
+    return get_encoder(name).first_conv
 
 
 def create_backbone(
@@ -57,31 +33,10 @@ def create_backbone(
     in_channels: int = 3,
     image_size: int = 224,
 ) -> tuple[nn.Module, int]:
-    """Return (module mapping (N, C, H, W) to (N, D) features, D)."""
-    if name in RESNETS:
-        net = RESNETS[name](weights=None, norm_layer=norm_layer)
-        feat = net.fc.in_features
-        net.fc = nn.Identity()
-        if in_channels != 3:
-            net.conv1 = _replace_conv(net.conv1, in_channels)
-        return small_convs(net), feat
-    if name == "convnext_tiny":
-        net = models.convnext_tiny(weights=None)
-        feat = net.classifier[2].in_features
-        net.classifier[2] = nn.Identity()
-        if in_channels != 3:
-            net.features[0][0] = _replace_conv(net.features[0][0], in_channels)
-        return net, feat
-    if name == "vit_b_16":
-        if image_size % 16:
-            raise ValueError(f"vit_b_16 needs data.image_size divisible by 16, got {image_size}")
-        net = models.vit_b_16(weights=None, image_size=image_size)
-        feat = net.heads.head.in_features
-        net.heads = nn.Identity()
-        if in_channels != 3:
-            net.conv_proj = _replace_conv(net.conv_proj, in_channels)
-        return net, feat
-    raise ValueError(f"unknown encoder {name!r}; choose one of {list(ENCODERS)}")
+    """Return (module mapping (N, C, H, W) to (N, D) features, D) for a registered encoder;
+    ValueError naming the registered encoders, or the input constraint broken."""
+    spec = get_encoder(name)
+    return spec.create(in_channels, image_size, norm_layer), spec.feature_dim
 
 
 class Encoder(nn.Module):

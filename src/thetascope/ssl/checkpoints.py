@@ -135,7 +135,8 @@ def load_backbone_weights(path: Path, backbone: nn.Module, encoder: str) -> Load
     state, layout = _backbone_state(_torch_load(path), Path(path))
     own = backbone.state_dict()
     adapted = []
-    conv_key = first_conv_name(encoder) + ".weight"
+    first = first_conv_name(encoder)
+    conv_key = f"{first}.weight" if first else ""
     if conv_key in state and conv_key in own and state[conv_key].shape != own[conv_key].shape:
         w, target = state[conv_key], own[conv_key]
         if w.shape[1] == 3 and target.shape[1] == 1 and w.shape[0] == target.shape[0]:

@@ -11,6 +11,9 @@ shuffle of the key batch, so the key encoder cannot cheat through batch statisti
     loss = torch.nn.functional.cross_entropy(logits, labels)
     z = model.embed(x)                            # (N, dim), L2-normalised query embedding
 
+``MoCo`` is an ``SSLModel`` (``model.py``): callers outside ``ssl/`` use ``query_encoder()``,
+``query_backbone()`` and ``load_backbone_weights``, never ``encoder_q``/``encoder_k``.
+
 Every queue entry remembers its source: ``queue_ids`` (image index) and ``queue_groups``
 (volume, case, ...), −1 when unknown. Given ``ids``, keys of a query's own image are masked
 out of its negatives (``mask_self_negatives``, see ``negatives.py``) and counted in
@@ -30,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from thetascope.ssl.backbones import Encoder
+from thetascope.ssl.model import SSLModel
 from thetascope.ssl.negatives import UNKNOWN, same_source, self_negative_counts
 from thetascope.ssl.split_bn import SplitBatchNorm2d
 
@@ -47,7 +51,7 @@ def momentum_update(keys: list[torch.Tensor], queries: list[torch.Tensor], m: fl
     torch._foreach_lerp_(keys, [q.detach() for q in queries], 1.0 - m)
 
 
-class MoCo(nn.Module):
+class MoCo(SSLModel):
     def __init__(
         self,
         encoder: str = "resnet18",
@@ -67,6 +71,7 @@ class MoCo(nn.Module):
         self.K, self.m, self.T, self.freeze_queue = K, m, T, freeze_queue
         self.mask_self_negatives, self.symmetric = mask_self_negatives, symmetric
         norm = partial(SplitBatchNorm2d, num_splits=split_bn) if split_bn > 1 else None
+        self.encoder_name = encoder
         self.encoder_q = Encoder(encoder, dim, mlp, norm, in_channels, image_size)
         self.encoder_k = copy.deepcopy(self.encoder_q)
         for p in self.encoder_k.parameters():
@@ -86,8 +91,13 @@ class MoCo(nn.Module):
                 state_dict[prefix + name] = torch.full_like(getattr(self, name), default)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def trainable_parameters(self):
-        return self.encoder_q.parameters()
+    def query_encoder(self) -> nn.Module:
+        return self.encoder_q
+
+    @torch.no_grad()
+    def backbone_loaded(self) -> None:
+        """The key encoder starts as a copy of the query encoder."""
+        self.encoder_k.load_state_dict(self.encoder_q.state_dict())
 
     @torch.no_grad()
     def _momentum_update_key_encoder(self) -> None:
@@ -129,10 +139,6 @@ class MoCo(nn.Module):
             if self.mask_self_negatives:  # exp(−inf) = 0: as if the entry were not there
                 l_neg = l_neg.masked_fill(same, float("-inf"))
         return torch.cat([l_pos, l_neg], dim=1) / self.T
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """L2-normalised query embedding (the network whose saliency is measured)."""
-        return F.normalize(self.encoder_q(x), dim=1)
 
     def forward(self, im_q: torch.Tensor, im_k: torch.Tensor, ids: torch.Tensor | None = None,
                 groups: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,32 +5,32 @@
     loss = torch.nn.functional.cross_entropy(logits, labels)
     z = model.embed(x)                     # (N, dim), L2-normalised
 
-Same interface as ``MoCo`` so the training loop and saliency do not care which it is.
+An ``SSLModel`` (``model.py``) like ``MoCo``, so the training loop and saliency do not care
+which it is.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from thetascope.ssl.backbones import Encoder
+from thetascope.ssl.model import SSLModel
 
 
-class SimCLR(nn.Module):
+class SimCLR(SSLModel):
     def __init__(self, encoder: str = "resnet18", dim: int = 128, T: float = 0.2,
                  mlp: bool = True, in_channels: int = 3, image_size: int = 224) -> None:
         super().__init__()
-        self.T = T
+        self.T, self.encoder_name = T, encoder
         self.encoder_q = Encoder(encoder, dim, mlp, None, in_channels, image_size)
 
-    def trainable_parameters(self):
-        return self.encoder_q.parameters()
+    def query_encoder(self) -> nn.Module:
+        return self.encoder_q
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.encoder_q(x), dim=1)
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor | None = None,
+                groups: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(2N, 2N) logits and labels; ``ids``/``groups`` are not used (no queue)."""
         n = a.shape[0]
         z = self.embed(torch.cat([a, b], dim=0))
         sim = (z @ z.T).float() / self.T

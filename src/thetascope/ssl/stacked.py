@@ -18,7 +18,8 @@ The K models see the same batches, so they share one record of the queue's sourc
 and ``symmetric`` models get both loss terms, in ``MoCo.forward``'s order.
 
 torch.func's vmap would need batch norm without running statistics; grouped convolutions
-keep them, hence this hand-written fusion. Only ResNets (conv, BN, linear) are fused.
+keep them, hence this hand-written fusion. Only encoders made of convolutions, batch norms
+and linear layers fuse: those whose ``EncoderSpec`` says ``theta_fusion`` (the ResNets).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from thetascope.ssl.moco import MoCo, SplitBatchNorm2d, momentum_update
 from thetascope.ssl.negatives import same_source, self_negative_counts
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import pair_builder
+from thetascope.ssl.registry import get_encoder
 from thetascope.ssl.train import TrainSettings, check_sizes, lr_at
 
 
@@ -121,6 +123,12 @@ def pretrain_stacked(
     Same batches, key shuffles, queue initialisation and schedule as ``pretrain`` run K
     times with the same seed (``groups`` as there); returns each model's loss curve.
     """
+    if bad := [type(md).__name__ for md in models if not isinstance(md, MoCo)]:
+        raise ValueError(f"a θ batch fuses MoCo models only, got {bad[0]}")
+    encoders = {md.encoder_name for md in models}
+    if len(encoders) > 1 or not get_encoder(next(iter(encoders))).theta_fusion:
+        raise ValueError(f"a θ batch needs one encoder whose spec allows θ-fusion "
+                         f"(theta_fusion=True), got {sorted(encoders)}")
     kq, m, temp = models[0].K, models[0].m, models[0].T
     flags = {(md.K, md.freeze_queue, md.mask_self_negatives, md.symmetric) for md in models}
     if len(flags) > 1:

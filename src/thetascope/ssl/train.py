@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from thetascope.ssl.moco import MoCo
+from thetascope.ssl.model import SSLModel
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import PairFn
-from thetascope.ssl.simclr import SimCLR
 
 
 class TrainingConfigError(ValueError):
@@ -127,7 +127,7 @@ def lr_at(step: int, s: TrainSettings) -> float:
 
 
 def pretrain(
-    model: MoCo | SimCLR,
+    model: SSLModel,
     images: torch.Tensor,
     pair: PairFn,
     settings: TrainSettings,
@@ -184,11 +184,8 @@ def pretrain(
             if bf16 else contextlib.nullcontext()
         )
         with ctx:
-            if isinstance(model, MoCo):
-                ids = torch.tensor(idx)
-                logits, labels = model(qa, kb, ids.to(device), source[ids].to(device))
-            else:
-                logits, labels = model(qa, kb)
+            ids = torch.tensor(idx)  # every SSLModel takes them; MoCo's queue uses them
+            logits, labels = model(qa, kb, ids.to(device), source[ids].to(device))
         loss = F.cross_entropy(logits, labels)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"SSP loss became {loss.item()} at step {step}; lower ssl.lr")

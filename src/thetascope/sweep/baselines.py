@@ -97,7 +97,7 @@ def run_baseline(
         raise ValueError(f"unknown baseline {cell.baseline!r}; use 'random-init' or "
                          "'theta-free'")
     t1 = time.perf_counter()
-    recs, notes = evaluate_baseline(model.encoder_q.backbone, cfg.ssl.encoder, ds,
+    recs, notes = evaluate_baseline(model.query_backbone(), cfg.ssl.encoder, ds,
                                     list(cfg.sweep.thetas), DownstreamSettings.from_config(cfg))
     rows = pd.DataFrame.from_records(recs, columns=["image_id", "theta", "metric", "value"])
     rows.insert(0, "dataset", cell.dataset)

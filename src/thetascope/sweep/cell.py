@@ -32,12 +32,12 @@ from thetascope.data.sample import LoadedDataset
 from thetascope.downstream import downstream_for_cell, downstream_records, group_of
 from thetascope.geometry import valid_region
 from thetascope.metrics.overlap import binarize
-from thetascope.ssl.checkpoints import load_backbone_weights
 from thetascope.ssl.moco import MoCo
+from thetascope.ssl.model import SSLModel
 from thetascope.ssl.negatives import group_codes, self_negative_summary
 from thetascope.ssl.pairs import PairFn, inscribed_crop, pair_builder
-from thetascope.ssl.simclr import SimCLR
-from thetascope.ssl.train import TrainSettings, pretrain, resolve_queue_size
+from thetascope.ssl.registry import get_method
+from thetascope.ssl.train import TrainSettings, pretrain
 from thetascope.sweep.explain import (  # noqa: F401 (re-exported: the cell's public helpers)
     explain_at,
     score_records,
@@ -55,28 +55,21 @@ class CellOutput:
     losses: list[float]
     maps: dict[str, np.ndarray]
     meta: dict = field(default_factory=dict)
-    model: MoCo | SimCLR | None = None  # the pre-trained model (for runtime.save_checkpoints)
+    model: SSLModel | None = None  # the pre-trained model (for runtime.save_checkpoints)
 
 
-def build_model(cfg: ExperimentConfig, n_images: int, seed: int) -> MoCo | SimCLR:
-    """The seeded initial model: every θ of a seed starts from the same weights."""
+def build_model(cfg: ExperimentConfig, n_images: int, seed: int) -> SSLModel:
+    """The seeded initial model of ``ssl.method`` (a registered method, ``ssl/registry.py``):
+    every θ of a seed starts from the same weights."""
     s, d = cfg.ssl, cfg.data
     torch.manual_seed(seed)
-    model: MoCo | SimCLR
-    if s.method == "simclr":
-        model = SimCLR(s.encoder, dim=s.dim, T=s.temperature, mlp=s.mlp,
-                       in_channels=d.channels, image_size=d.image_size)
-    else:
-        k = resolve_queue_size(s.queue_size, s.batch_size, n_images)
-        model = MoCo(s.encoder, dim=s.dim, K=k, m=s.momentum, T=s.temperature, mlp=s.mlp,
-                     split_bn=s.split_bn, freeze_queue=s.freeze_queue,
-                     in_channels=d.channels, image_size=d.image_size,
-                     mask_self_negatives=s.mask_self_negatives, symmetric=s.symmetric)
+    method = get_method(s.method)
+    model = method.build(s, in_channels=d.channels, image_size=d.image_size, n_images=n_images)
+    if not isinstance(model, SSLModel):
+        raise TypeError(f"SSL method {s.method!r} built a {type(model).__name__}, not an "
+                        "SSLModel (thetascope.ssl.model)")
     if s.weights is not None:
-        report = load_backbone_weights(s.weights, model.encoder_q.backbone, s.encoder)
-        if isinstance(model, MoCo):  # the key encoder starts as a copy of the query encoder
-            model.encoder_k.load_state_dict(model.encoder_q.state_dict())
-        log.info("%s", report)
+        log.info("%s", model.load_backbone_weights(s.weights))
     return model
 
 
@@ -122,7 +115,7 @@ def train_model(
     on_checkpoint: Callable[[dict], None] | None = None,
     resume: dict | None = None,
     pair: PairFn | None = None,
-) -> tuple[MoCo | SimCLR, list[float]]:
+) -> tuple[SSLModel, list[float]]:
     """Pre-train a fresh seeded model on the dataset's SSP pool with the protocol's pairs
     (or with ``pair``, e.g. the θ-free baseline's augmented views)."""
     g = cfg.geometry
@@ -145,8 +138,8 @@ def ssp_groups(ds: LoadedDataset) -> torch.Tensor:
     return group_codes([group_of(s) for s in ds.ssp])
 
 
-def self_negatives(model: MoCo | SimCLR) -> dict:
-    """The cell.json entries on self-negatives (``ssl/negatives.py``); {} for SimCLR."""
+def self_negatives(model: SSLModel) -> dict:
+    """The cell.json entries on self-negatives (``ssl/negatives.py``); {} but for MoCo."""
     if not isinstance(model, MoCo):
         return {}
     return self_negative_summary(model.self_negatives.cpu(), model.mask_self_negatives)

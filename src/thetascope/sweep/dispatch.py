@@ -27,6 +27,7 @@ from rich.progress import (
 from thetascope.config import ConfigError, ExperimentConfig, stable_hash
 from thetascope.data.sample import LoadedDataset
 from thetascope.ssl.checkpoints import load_checkpoint, save_state
+from thetascope.ssl.registry import get_encoder, get_method
 from thetascope.sweep.executors import LocalExecutor, create_executor
 from thetascope.sweep.plan import Cell
 from thetascope.sweep.store import ResultStore
@@ -117,10 +118,15 @@ def theta_batches(tasks: list[Task], k: int) -> list[Task]:
 def check_theta_batch(cfg: ExperimentConfig) -> None:
     if cfg.sweep.theta_batch == 1 or cfg.sweep.protocol != "fixed-theta":
         return
-    if cfg.ssl.method != "moco_v2" or not cfg.ssl.encoder.startswith("resnet"):
+    method, encoder = get_method(cfg.ssl.method), get_encoder(cfg.ssl.encoder)
+    if not (method.theta_fusion and encoder.theta_fusion):
+        which = [f"{kind} {spec.name!r}" for kind, spec in (("method", method),
+                                                            ("encoder", encoder))
+                 if not spec.theta_fusion]
         raise ConfigError(
-            f"sweep.theta_batch={cfg.sweep.theta_batch} fuses MoCo v2 ResNets only (got "
-            f"{cfg.ssl.method}, {cfg.ssl.encoder}); set sweep.theta_batch=1"
+            f"sweep.theta_batch={cfg.sweep.theta_batch} fuses θ-models, and the "
+            f"{' and the '.join(which)} cannot be fused (its spec's theta_fusion is false; "
+            "the built-ins that can: MoCo v2 with a ResNet); set sweep.theta_batch=1"
         )
     if cfg.runtime.checkpoint_every:
         raise ConfigError("sweep.theta_batch > 1 cannot resume mid-training; set "

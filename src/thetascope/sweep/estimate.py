@@ -71,7 +71,7 @@ def _time_saliency(cfg: ExperimentConfig, ds: LoadedDataset, device: torch.devic
     x, r = make_pair(torch.from_numpy(images[:1]), 45.0)
     s = smoothgrad_settings(cfg)
     rows = min(s.samples, s.chunk_size)
-    net = SaliencyEncoder(model.encoder_q, channels_last=cfg.saliency.precision == "bf16")
+    net = SaliencyEncoder(model.query_encoder(), channels_last=cfg.saliency.precision == "bf16")
     target = create_target(cfg.saliency.target, net)
     one_chunk = replace(s, samples=rows)
     smoothgrad_pair(target, x.to(device), r.to(device), one_chunk)  # warm-up

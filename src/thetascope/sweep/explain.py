@@ -22,6 +22,7 @@ from thetascope.metrics.overlap import score_image
 from thetascope.saliency.inference import SaliencyEncoder
 from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smoothgrad_pair
 from thetascope.saliency.targets import create_target
+from thetascope.ssl.model import SSLModel
 from thetascope.ssl.pairs import inscribed_crop, make_pair
 
 
@@ -53,7 +54,7 @@ def scored_map(map_x: torch.Tensor, map_r: torch.Tensor, theta: float, view: str
 
 
 def explain_at(
-    model: torch.nn.Module,
+    model: SSLModel,
     images: np.ndarray,
     theta: float,
     cfg: ExperimentConfig,
@@ -62,9 +63,10 @@ def explain_at(
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """SmoothGrad of ``saliency.target`` for the pairs (x, rot_θ x) of ``images`` through
-    ``model.encoder_q`` in eval mode (on a BN-folded copy), combined into the scored maps."""
+    ``model.query_encoder()`` in eval mode (on a BN-folded copy), combined into the scored
+    maps."""
     # model.embed's function on a BN-folded copy (saliency/inference.py); NHWC for bf16
-    net = SaliencyEncoder(model.encoder_q, channels_last=cfg.saliency.precision == "bf16")
+    net = SaliencyEncoder(model.query_encoder(), channels_last=cfg.saliency.precision == "bf16")
     return explain_embedding(net, images, theta, cfg, device, seed, on_chunk)
 
 

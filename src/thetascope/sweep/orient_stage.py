@@ -193,6 +193,7 @@ def training_checks(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
                     losses: pd.DataFrame) -> dict:
     """Per dataset: did pre-training move the models (``analysis/training.py``)?"""
     from thetascope.analysis.training import chance_loss, final_losses, training_check
+    from thetascope.ssl.registry import get_method
     from thetascope.ssl.train import TrainingConfigError, resolve_queue_size
 
     a, s = cfg.analysis, cfg.ssl
@@ -202,7 +203,7 @@ def training_checks(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
         if ds is None:  # a dataset that could not be reloaded: nothing to size the queue by
             continue
         try:
-            k = None if s.method == "simclr" else resolve_queue_size(
+            k = None if not get_method(s.method).uses_queue else resolve_queue_size(
                 s.queue_size, s.batch_size, len(ds.ssp))
         except TrainingConfigError:
             continue

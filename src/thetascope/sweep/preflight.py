@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from thetascope.config import ExperimentConfig
 from thetascope.data.sample import LoadedDataset
+from thetascope.ssl.registry import get_method
 from thetascope.ssl.train import TrainingConfigError, resolve_queue_size
 
 
 def check_batches(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> None:
     s = cfg.ssl
-    if s.method == "moco_v2" and s.split_bn > 1 and s.batch_size % s.split_bn == 0 \
+    queue = get_method(s.method).uses_queue  # MoCo-style: a queue and split batch norm
+    if queue and s.split_bn > 1 and s.batch_size % s.split_bn == 0 \
             and s.batch_size // s.split_bn < 2:
         raise TrainingConfigError(
             f"ssl.batch_size={s.batch_size} with ssl.split_bn={s.split_bn} leaves one image "
@@ -31,7 +33,7 @@ def check_batches(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> 
     for name, ds in datasets.items():
         n = len(ds.ssp)
         try:
-            if s.method == "moco_v2":
+            if queue:
                 resolve_queue_size(s.queue_size, s.batch_size, n)
             elif s.batch_size > n:
                 raise TrainingConfigError(
