@@ -29,6 +29,7 @@ from thetascope.config.analysis import AnalysisConfig, OrientConfig
 from thetascope.config.base import PROTOCOL_VERSION, ConfigError, _Strict
 from thetascope.config.datasets import (
     BRATS_MODALITIES,
+    REGISTERED_TAG,
     AutoSpec,
     BratsSpec,
     CTNoduleSpec,
@@ -40,6 +41,7 @@ from thetascope.config.datasets import (
     ManifestSpec,
     MRILesionSpec,
     PhantomSpec,
+    RegisteredSpec,
 )
 from thetascope.config.downstream import DownstreamConfig
 from thetascope.config.sections import (
@@ -60,7 +62,7 @@ __all__ = [
     "CTNoduleSpec", "ConfigError", "DataConfig", "DatasetSpec", "DownstreamConfig",
     "ExperimentConfig", "FolderSpec", "GeometryConfig", "KvasirSpec", "LungSpec",
     "MRILesionSpec", "ManifestSpec", "MetricName", "MetricsConfig", "OrientConfig",
-    "PhantomSpec", "RuntimeConfig", "SSLConfig", "SaliencyConfig", "SweepConfig",
+    "PhantomSpec", "RegisteredSpec", "RuntimeConfig", "SSLConfig", "SaliencyConfig", "SweepConfig",
     "apply_overrides", "builtin_config_path", "config_from_dict", "dump_config",
     "fingerprint", "load_config", "set_overrides", "stable_hash",
 ]
@@ -133,7 +135,7 @@ def _explain(err: ValidationError, source: str) -> ConfigError:
     """Turn pydantic's error into one readable message per problem, with did-you-mean."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = ".".join(str(p) for p in e["loc"] if p != REGISTERED_TAG)
         if e["type"] == "extra_forbidden":
             parent, key = _parent_model(e["loc"]), str(e["loc"][-1])
             hint = difflib.get_close_matches(key, _known_keys(parent), n=1) if parent else []
@@ -154,8 +156,9 @@ _DATASET_MODELS = (MRILesionSpec, CTNoduleSpec, PhantomSpec, FolderSpec, BratsSp
 
 
 def _is_kind_tag(part: object) -> bool:
-    return any(part in c.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
-               for c in _DATASET_MODELS)
+    return part == REGISTERED_TAG or any(
+        part in c.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
+        for c in _DATASET_MODELS)
 
 
 def _parent_model(loc: tuple) -> type[BaseModel] | None:
@@ -170,8 +173,9 @@ def _parent_model(loc: tuple) -> type[BaseModel] | None:
             model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
             continue
         # inside the dataset union the location names the tag, e.g. 'phantom-cxr'
-        model = next((c for c in _DATASET_MODELS
-                      if part in c.model_fields["kind"].annotation.__args__), None)  # type: ignore[union-attr]
+        model = RegisteredSpec if part == REGISTERED_TAG else next(
+            (c for c in _DATASET_MODELS
+             if part in c.model_fields["kind"].annotation.__args__), None)  # type: ignore[union-attr]
     return model
 
 

@@ -6,10 +6,12 @@ import hashlib
 import os
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
+    Discriminator,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -230,10 +232,51 @@ class AutoSpec(_DatasetBase):
                           or "auto")
 
 
+class RegisteredSpec(_DatasetBase):
+    """A dataset added with ``register_dataset`` (a script, a notebook or a plugin): its
+    loader's arrays, preprocessed and split like the built-ins (``data/catalog.py``)."""
+
+    kind: str = Field(..., description="The registered name.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the dataset's loader.")
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from thetascope.data.catalog import get_dataset
+
+        try:
+            entry = get_dataset(v)
+        except ValueError as exc:  # DataError: unknown, listing the registered names
+            raise ValueError(str(exc)) from None
+        if entry.spec is not None:  # a built-in layout has its own model and fields
+            raise ValueError(f"dataset kind {v!r} is a built-in layout; give its own fields")
+        return v
+
+
+_BUILTIN_SPECS = (MRILesionSpec, CTNoduleSpec, PhantomSpec, FolderSpec, BratsSpec, LungSpec,
+                  KvasirSpec, ManifestSpec, AutoSpec)
+# each built-in kind is its own tag (error paths read data.datasets.0.phantom-cxr.count)
+_BUILTIN_KINDS = {k: m for m in _BUILTIN_SPECS for k in get_args(m.model_fields["kind"].annotation)}
+REGISTERED_TAG = "registered"
+
+
+def _dataset_tag(v: Any) -> str | None:
+    """The union member of a dataset entry: its built-in kind, else ``registered``."""
+    kind = v.get("kind") if isinstance(v, dict) else getattr(v, "kind", None)
+    if kind is None:
+        return None
+    return kind if isinstance(kind, str) and kind in _BUILTIN_KINDS else REGISTERED_TAG
+
+
 DatasetSpec = Annotated[
-    MRILesionSpec | CTNoduleSpec | PhantomSpec | FolderSpec | BratsSpec | LungSpec
-    | KvasirSpec | ManifestSpec | AutoSpec,
-    Field(discriminator="kind"),
+    Union[  # noqa: UP007 - a union of Annotated members, built from the kinds
+        tuple(Annotated[m, Tag(k)] for k, m in _BUILTIN_KINDS.items())
+        + (Annotated[RegisteredSpec, Tag(REGISTERED_TAG)],)
+    ],
+    Discriminator(_dataset_tag, custom_error_type="missing_kind", custom_error_message=(
+        "no 'kind': give each dataset as a kind name (a built-in such as mri-lesion, or a "
+        "registered one) or as a mapping with a 'kind'")),
 ]
 
 
@@ -282,6 +325,14 @@ class DataConfig(_Strict):
         0.5, ge=0, le=1, description="A dataset whose would-be evaluation set was more than "
         "this share degenerate images is flagged (LoadedDataset.degenerate_dominated)."
     )
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        """``[mri-lesion, my_data]``: a bare name is ``{kind: name}``."""
+        if isinstance(v, list):
+            return [{"kind": x} if isinstance(x, str) else x for x in v]
+        return v
 
     @field_validator("datasets")
     @classmethod

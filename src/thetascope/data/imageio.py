@@ -87,6 +87,13 @@ def read_image(path: Path, color: str = "luma", indices: bool = False) -> np.nda
     """A float32 (H, W) array, or (3, H, W) for a colour image when ``color="rgb"``;
     ``indices``: a palette image gives its palette indices (labels), not colours."""
     arr = _open(Path(path), color, indices)
+    check_image(arr)
+    return arr
+
+
+def check_image(arr: np.ndarray) -> None:
+    """``BadFile`` unless ``arr`` is a 2-D (or (C, H, W)) image of at least ``MIN_SIDE``
+    pixels a side with finite values (files and in-memory datasets share these rules)."""
     if arr.ndim not in (2, 3):
         raise BadFile(f"not a 2-D image: shape {arr.shape}", "give a single-frame 2-D image")
     if min(arr.shape[-2:]) < MIN_SIDE:
@@ -97,7 +104,6 @@ def read_image(path: Path, color: str = "luma", indices: bool = False) -> np.nda
         bad = int((~np.isfinite(arr)).sum())
         raise BadFile(f"non-finite pixels: {bad} NaN or Inf values",
                       "repair the file (replace NaN/Inf) or remove it")
-    return arr
 
 
 def _label_map(m: np.ndarray, path: Path) -> list[int]:

@@ -3,52 +3,26 @@
     ds = create_dataset(MRILesionSpec(), DataConfig())
     len(ds.ssp), len(ds.eval), ds.skipped    # e.g. 48, 8, {'empty mask': 38, ...}
 
-Each layout registers a raw loader in ``RAW_LOADERS``: a function ``(spec, LoadOptions)``
-to a ``RawSet``; ``kind: auto`` is resolved to a concrete spec first (``detect.py``).
-Preprocessing (``prepare_dataset``, cached on disk for file datasets) and the SSP/evaluation
-split (``split_dataset``) are shared. Every dropped or unscorable input file is counted in
-``ds.skipped`` and listed in ``ds.skipped_files``.
+Each kind is an entry of the dataset registry (``data/catalog.py``: the built-in layouts
+and every ``register_dataset``), whose ``load(spec, LoadOptions)`` gives a ``RawSet``;
+``kind: auto`` is resolved to a concrete spec first (``detect.py``). Preprocessing
+(``prepare_dataset``, cached on disk for file datasets) and the SSP/evaluation split
+(``split_dataset``) are shared by all of them. Every dropped or unscorable input file is
+counted in ``ds.skipped`` and listed in ``ds.skipped_files``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from thetascope.config import DataConfig
-from thetascope.data.brats import load_brats
-from thetascope.data.builtin import RawSet, load_builtin_arrays
 from thetascope.data.cache import default_cache_dir, load_or_build
+from thetascope.data.catalog import get_dataset
 from thetascope.data.degenerate import ScoreRules, is_degenerate, screen
 from thetascope.data.detect import resolve_spec
-from thetascope.data.folder import DataError, load_folder
-from thetascope.data.kvasir import load_kvasir
-from thetascope.data.lung import load_lung
-from thetascope.data.manifest import load_manifest
+from thetascope.data.folder import DataError
 from thetascope.data.preprocess import crop, to_model_input
 from thetascope.data.problems import LoadOptions, Problems, displayable, reason_category
 from thetascope.data.sample import LoadedDataset, PreparedSet, Sample
 
-RAW_LOADERS: dict[str, Callable[..., RawSet]] = {
-    "mri-lesion": lambda s, o=None: load_builtin_arrays("mri-lesion"),
-    "ct-nodule": lambda s, o=None: load_builtin_arrays(
-        "ct-nodule", window_center=s.window_center, window_width=s.window_width
-    ),
-    "phantom-cxr": lambda s, o=None: load_builtin_arrays(
-        "phantom-cxr", count=s.count, size=s.size, seed=s.seed
-    ),
-    "phantom-polyp": lambda s, o=None: load_builtin_arrays(
-        "phantom-polyp", count=s.count, size=s.size, seed=s.seed
-    ),
-    "folder": lambda s, o=None: load_folder(
-        s.root, s.image_dir, s.mask_dir, s.mask_threshold, o
-    ),
-    "brats": load_brats,
-    "lung": load_lung,
-    "kvasir": load_kvasir,
-    "manifest": load_manifest,
-}
-# Datasets read from the user's files: cached on disk (built-in ones load in milliseconds).
-CACHED_KINDS = {"folder", "brats", "lung", "kvasir", "manifest"}
 # DataConfig fields that act after preprocessing (split, caching): not part of a cache key.
 _NOT_PREPROCESSING = {"datasets", "max_eval_images", "max_ssp_images", "cache", "cache_dir",
                       "max_mask_coverage", "min_contrast", "max_degenerate_share"}
@@ -56,7 +30,7 @@ _NOT_PREPROCESSING = {"datasets", "max_eval_images", "max_ssp_images", "cache", 
 
 def _prepare(spec, data: DataConfig) -> PreparedSet:
     opts = LoadOptions(on_bad_input=data.on_bad_input, color=data.color)
-    raw = RAW_LOADERS[spec.kind](spec, opts)
+    raw = get_dataset(spec.kind).load(spec, opts)
     problems = Problems(opts, list(raw.skipped))
     metas = raw.meta or [{} for _ in raw.ids]
     samples, raw_fg = [], []
@@ -90,10 +64,7 @@ def _prepare(spec, data: DataConfig) -> PreparedSet:
 def prepare_dataset(spec, data: DataConfig) -> tuple[PreparedSet, str]:
     """Every sample preprocessed (no split): (set, cache status "hit"/"miss"/"stale"/"")."""
     spec = resolve_spec(spec)
-    if spec.kind not in RAW_LOADERS:
-        raise DataError(f"unknown dataset kind {spec.kind!r}; known: "
-                        f"{sorted([*RAW_LOADERS, 'auto'])}")
-    if spec.kind not in CACHED_KINDS or not data.cache:
+    if not get_dataset(spec.kind).cached or not data.cache:  # unknown kind: DataError
         return _prepare(spec, data), ""
     prep = {k: v for k, v in data.model_dump(mode="json").items() if k not in _NOT_PREPROCESSING}
     return load_or_build(spec, prep, data.cache_dir or default_cache_dir(),

@@ -306,12 +306,11 @@ def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, Loa
 
 
 def dataset_kinds() -> list[str]:
-    """Every ``kind`` a dataset spec accepts (built-in ones need no other field)."""
-    from typing import get_args
+    """Every ``kind`` a dataset spec accepts: the dataset registry's names (``data/catalog.py``;
+    built-in ones need no other field)."""
+    from thetascope.data.catalog import dataset_names
 
-    from thetascope.config import _DATASET_MODELS
-
-    return sorted(k for m in _DATASET_MODELS for k in get_args(m.model_fields["kind"].annotation))
+    return sorted(dataset_names())
 
 
 def orient_config(target: str, overrides: list[str]) -> ExperimentConfig:
