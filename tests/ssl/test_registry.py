@@ -18,6 +18,8 @@ from thetascope.ssl.encoders import BUILTIN_ENCODERS
 from thetascope.ssl.moco import MoCo
 from thetascope.ssl.model import SSLModel
 from thetascope.ssl.registry import (
+    ENCODERS,
+    METHODS,
     Registry,
     UnknownNameError,
     encoder_names,
@@ -188,6 +190,19 @@ def test_a_registered_method_is_found_and_builds_the_model(scoped):
         build_model(smoke("ssl.method=broken"), n_images=24, seed=0)
 
 
+def test_a_runtime_registration_is_refused_with_worker_processes(scoped):
+    from thetascope.sweep.preflight import check_registrations
+
+    register_tiny()
+    assert ENCODERS.origin("resnet18") == "builtin" and ENCODERS.origin("tiny_cnn") == "runtime"
+    assert METHODS.origin("simclr") == "builtin"
+    check_registrations(smoke("ssl.encoder=tiny_cnn"))  # local executor: fine
+    check_registrations(smoke("runtime.executor=process"))  # built-ins: fine
+    with pytest.raises(ConfigError, match="ssl.encoder 'tiny_cnn' were registered in this "
+                                          "Python process"):
+        check_registrations(smoke("ssl.encoder=tiny_cnn", "runtime.executor=process"))
+
+
 def test_entry_points_are_loaded_on_the_first_lookup_only(monkeypatch):
     reg = Registry("encoder", "thetascope.encoders", "thetascope.ssl.encoders", "hint")
     calls = []
@@ -201,6 +216,7 @@ def test_entry_points_are_loaded_on_the_first_lookup_only(monkeypatch):
     assert calls == []
     assert reg.get("plugin_cnn").feature_dim == 32
     assert "plugin_cnn" in reg.names() and calls == ["thetascope.encoders"]
+    assert reg.origin("plugin_cnn") == "entry point"
 
 
 @pytest.mark.parametrize("cls", [MoCo, SimCLR])

@@ -22,7 +22,9 @@ The built-ins (``ssl/encoders.py``: resnet18/34/50, convnext_tiny, vit_b_16;
 ``ssl/methods.py``: moco_v2, simclr) register through the same functions the first time a
 registry is used. The first lookup (``get_*`` or ``*_names``) also loads the installed
 packages' entry points (``thetascope.encoders`` / ``thetascope.methods``, see
-``thetascope.plugins``).
+``thetascope.plugins``). ``ENCODERS.origin(name)`` says which: ``builtin``, ``entry point``
+or ``runtime`` (registered by a script: it exists in that process only, so worker processes,
+``runtime.executor`` process or ray, do not have it; ``sweep/preflight.py`` refuses that).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, group: str, builtins: str, hint: str) -> None:
         self.kind, self.group, self.builtins, self.hint = kind, group, builtins, hint
         self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
+        self._loading: str | None = None  # "entry point" while those load
         self._booted = self._plugins_loaded = False
 
     def _boot(self) -> None:
@@ -64,7 +68,11 @@ class Registry(Generic[T]):
         self._boot()
         if not self._plugins_loaded:
             self._plugins_loaded = True
-            load_entry_points(self.group)
+            self._loading = "entry point"
+            try:
+                load_entry_points(self.group)
+            finally:
+                self._loading = None
 
     def add(self, spec: T, overwrite: bool = False) -> T:
         self._boot()
@@ -72,6 +80,9 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {spec.name!r} is already registered; pass "
                              "overwrite=True to replace it, or choose another name")
         self._items[spec.name] = spec
+        fn = spec.factory if isinstance(spec, EncoderSpec) else spec.build
+        builtin = getattr(fn, "__module__", None) == self.builtins
+        self._origins[spec.name] = "builtin" if builtin else self._loading or "runtime"
         return spec
 
     def get(self, name: str) -> T:
@@ -86,21 +97,29 @@ class Registry(Generic[T]):
         self._ready()
         return sorted(self._items)
 
+    def origin(self, name: str) -> str:
+        """``builtin``, ``entry point`` or ``runtime`` (registered by a script)."""
+        self.get(name)
+        return self._origins[name]
+
     def remove(self, name: str) -> T:
         self._boot()
         if name not in self._items:
             raise KeyError(f"{self.kind} {name!r} is not registered")
+        self._origins.pop(name, None)
         return self._items.pop(name)
 
     @contextlib.contextmanager
     def scoped(self) -> Iterator[None]:
         self._ready()
-        saved = dict(self._items)
+        saved, origins = dict(self._items), dict(self._origins)
         try:
             yield
         finally:
             self._items.clear()
             self._items.update(saved)
+            self._origins.clear()
+            self._origins.update(origins)
 
 
 ENCODERS: Registry[EncoderSpec] = Registry(

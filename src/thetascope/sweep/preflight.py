@@ -10,7 +10,8 @@ task), and the run would end with "no cell finished" instead of the reason:
 - MoCo's split batch norm needs ≥ 2 images per group (batch_size / split_bn);
 - ``ssl.weights`` must load with ``torch.load(weights_only=True)`` (a checkpoint holding
   pickled code is refused here, before any worker sees it) and fit ``ssl.encoder``;
-- a metric registered at run time needs ``runtime.executor: local`` (``check_metrics``).
+- a metric registered at run time needs ``runtime.executor: local`` (``check_metrics``);
+  so does an encoder or SSL method registered at run time (``check_registrations``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,27 @@ def check_metrics(cfg: ExperimentConfig) -> None:
             "'thetascope.metrics' entry point of an installed package")
 
 
+def check_registrations(cfg: ExperimentConfig) -> None:
+    """An encoder or SSL method registered by a script exists in its process only: refuse
+    it when cells run in worker processes (``runtime.executor`` process or ray)."""
+    if cfg.runtime.executor == "local":
+        return
+    from thetascope.config import ConfigError
+    from thetascope.ssl.registry import ENCODERS, METHODS
+
+    local = [f"{kind} {name!r}" for kind, reg, name in (
+        ("ssl.encoder", ENCODERS, cfg.ssl.encoder), ("ssl.method", METHODS, cfg.ssl.method))
+        if reg.origin(name) == "runtime"]
+    if local:
+        raise ConfigError(
+            f"{' and '.join(local)} were registered in this Python process, and "
+            f"runtime.executor={cfg.runtime.executor} trains in worker processes that do not "
+            "have them; use runtime.executor=local, or register them through the "
+            "'thetascope.encoders' / 'thetascope.methods' entry point of an installed package")
+
+
 def preflight(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> None:
     check_batches(cfg, datasets)
     check_weights(cfg)
     check_metrics(cfg)
+    check_registrations(cfg)
