@@ -162,6 +162,22 @@ def test_spatial_features_follow_the_spec(scoped):
         flat.spatial(net, torch.rand(1, 1, 16, 16), 1)
 
 
+def test_preflight_checks_the_downstream_layer_against_the_spec(scoped):
+    from thetascope.sweep.preflight import check_encoder_layers
+
+    register_tiny()
+    register_encoder("tiny_flat", tiny_cnn, feature_dim=32)
+    on = ["downstream.enabled=true"]
+    check_encoder_layers(smoke("ssl.encoder=tiny_cnn", *on))  # layer 2 of (1, 2)
+    with pytest.raises(ConfigError, match=r"fewshot_layer=3 is not a spatial layer of encoder "
+                                          r"'tiny_cnn' \(\[1, 2\]\)"):
+        check_encoder_layers(smoke("ssl.encoder=tiny_cnn", "downstream.fewshot_layer=3", *on))
+    with pytest.raises(ConfigError, match="'tiny_flat' declares no spatial features"):
+        check_encoder_layers(smoke("ssl.encoder=tiny_flat", *on))
+    check_encoder_layers(smoke("ssl.encoder=tiny_flat", *on, "downstream.fewshot=false",
+                               "downstream.finetune=false"))
+
+
 def test_theta_batch_refuses_an_encoder_that_cannot_be_fused(scoped):
     from thetascope.sweep.dispatch import check_theta_batch
 

@@ -11,7 +11,9 @@ task), and the run would end with "no cell finished" instead of the reason:
 - ``ssl.weights`` must load with ``torch.load(weights_only=True)`` (a checkpoint holding
   pickled code is refused here, before any worker sees it) and fit ``ssl.encoder``;
 - a metric registered at run time needs ``runtime.executor: local`` (``check_metrics``);
-  so does an encoder or SSL method registered at run time (``check_registrations``).
+  so does an encoder or SSL method registered at run time (``check_registrations``);
+- few-shot / fine-tuned segmentation read a spatial layer the encoder's spec declares
+  (``check_encoder_layers``).
 """
 
 from __future__ import annotations
@@ -92,8 +94,29 @@ def check_registrations(cfg: ExperimentConfig) -> None:
             "'thetascope.encoders' / 'thetascope.methods' entry point of an installed package")
 
 
+def check_encoder_layers(cfg: ExperimentConfig) -> None:
+    """``downstream.fewshot_layer`` must be a spatial layer of the encoder's spec when the
+    few-shot or fine-tuned segmentation runs (``EncoderSpec.layers``)."""
+    d = cfg.downstream
+    if not (d.enabled and (d.fewshot or d.finetune)):
+        return
+    from thetascope.config import ConfigError
+    from thetascope.ssl.registry import get_encoder
+
+    spec = get_encoder(cfg.ssl.encoder)
+    if spec.stage_forward is None:
+        raise ConfigError(
+            f"encoder {spec.name!r} declares no spatial features (EncoderSpec.stage_forward), "
+            "which downstream.fewshot and downstream.finetune read; turn them off")
+    if d.fewshot_layer not in spec.layers:
+        raise ConfigError(
+            f"downstream.fewshot_layer={d.fewshot_layer} is not a spatial layer of encoder "
+            f"{spec.name!r} ({list(spec.layers)}); set it to one of those")
+
+
 def preflight(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> None:
     check_batches(cfg, datasets)
     check_weights(cfg)
     check_metrics(cfg)
     check_registrations(cfg)
+    check_encoder_layers(cfg)
