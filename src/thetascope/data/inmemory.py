@@ -62,7 +62,7 @@ def as_rawset(result: Any, name: str, source: str = "") -> RawSet:
 def _what(x: Any) -> str:
     if isinstance(x, tuple | list):
         return f"a {type(x).__name__} of {len(x)} item(s)"
-    return f"a {type(x).__name__}"
+    return f"a value of type {type(x).__name__}"
 
 
 def _items(x: Any, what: str, name: str) -> list:
