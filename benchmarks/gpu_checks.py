@@ -62,7 +62,7 @@ def main() -> int:
     torch.manual_seed(1)
     images = torch.rand(48, 3, 64, 64)
     thetas = [0.0, 45.0, 90.0, 200.0]
-    settings = TrainSettings(steps=6, batch_size=16)
+    settings = TrainSettings(steps=6, batch_size=16, precision="fp32")
     fused = pretrain_stacked(_models(4, "cuda"), images, thetas, settings, 0)
     single = [pretrain(md, images, pair_builder("fixed-theta", t), settings, 0)
               for md, t in zip(_models(4, "cuda"), thetas, strict=True)]
@@ -82,14 +82,15 @@ def main() -> int:
     torch.manual_seed(0)
     model = MoCo("resnet18", dim=128, K=16).eval()
     a, r = make_pair(torch.rand(4, 3, 96, 96), 30.0, circle=False)
-    zero = SmoothGradSettings(samples=1, noise_level=0.0)
+    zero = SmoothGradSettings(samples=1, noise_level=0.0, precision="fp32")
     mx_cpu, _ = smoothgrad_pair(pair_cosine(model.embed), a, r, zero)
     model = model.cuda()
     target = pair_cosine(model.embed)
     mx_gpu, _ = smoothgrad_pair(target, a.cuda(), r.cuda(), zero)
     check("smoothgrad cuda vs cpu, no noise (max rel diff)", _rel(mx_gpu.cpu(), mx_cpu), 1e-3)
 
-    f32, _ = smoothgrad_pair(target, a.cuda(), r.cuda(), SmoothGradSettings(), seed=3)
+    f32, _ = smoothgrad_pair(target, a.cuda(), r.cuda(), SmoothGradSettings(precision="fp32"),
+                             seed=3)
     b16, _ = smoothgrad_pair(target, a.cuda(), r.cuda(), SmoothGradSettings(precision="bf16"),
                              seed=3)
     corr = float(np.corrcoef(f32.cpu().numpy().ravel(), b16.float().cpu().numpy().ravel())[0, 1])

@@ -49,7 +49,8 @@ def _variant(q: mp.Queue, encoder: str, size: int, images: int, samples: int, ch
     x, r = make_pair(torch.rand(images, 3, size, size), 30.0)
     target = pair_cosine(model.embed)
     baseline = _rss_mb()  # torch, the model and the inputs
-    settings = SmoothGradSettings(samples=samples, chunk_size=chunk, memory_budget_mb=budget)
+    settings = SmoothGradSettings(samples=samples, chunk_size=chunk, memory_budget_mb=budget,
+                                  precision="fp32")
     done: list[int] = []
     t0 = time.perf_counter()
     smoothgrad_pair(target, x, r, settings, seed=0, on_chunk=lambda d, n: done.append(d))

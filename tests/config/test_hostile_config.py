@@ -98,10 +98,11 @@ def test_budget_caps_chunks_on_a_small_model_and_keeps_the_maps():
     assert 0.5 < row_mb < 50  # activations of one 32² row, weights excluded
     budget = 64 + int(row_mb * 3.6) + 1  # room for ⌊3.6 + ε − 0.5⌋ = 3 rows
     steps: list[int] = []
-    capped = SmoothGradSettings(samples=8, chunk_size=16, memory_budget_mb=budget)
+    capped = SmoothGradSettings(samples=8, chunk_size=16, memory_budget_mb=budget, precision="fp32")
     maps = smoothgrad_pair(target, x, r, capped, on_chunk=lambda d, n: steps.append(d))
     assert steps == [1, 4, 7, 10, 13, 16]  # the probe row, then 3 rows a pass
-    free = smoothgrad_pair(target, x, r, SmoothGradSettings(samples=8, chunk_size=16))
+    free = smoothgrad_pair(target, x, r, SmoothGradSettings(samples=8, chunk_size=16,
+                                                            memory_budget_mb=0, precision="fp32"))
     for a, b in zip(maps, free, strict=True):  # the chunking never changes a map
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
 

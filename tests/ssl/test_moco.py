@@ -1,5 +1,6 @@
 import contextlib
 import pickle
+from dataclasses import replace
 
 import pytest
 import torch
@@ -163,7 +164,8 @@ def test_ssp_loss_decreases_on_a_phantom():
     with torch.no_grad():
         z0 = model.embed(a)
     pair = pair_builder("fixed-theta", 90.0)
-    losses = pretrain(model, x, pair, TrainSettings(steps=60, batch_size=16, lr=0.05), seed=0)
+    settings = TrainSettings(steps=60, batch_size=16, lr=0.05, precision="fp32")
+    losses = pretrain(model, x, pair, settings, seed=0)
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < first - 0.5, (first, last)
     with torch.no_grad():
@@ -182,8 +184,8 @@ def test_pretrain_is_deterministic():
     images, _ = generate("phantom-polyp", count=24, size=32, seed=1)
     x = torch.from_numpy(images)[:, None].repeat(1, 3, 1, 1)
     pair = pair_builder("fixed-theta", 45.0)
-    runs = [pretrain(_tiny(K=8), x, pair, TrainSettings(steps=4, batch_size=8), seed=0)
-            for _ in range(2)]
+    settings = TrainSettings(steps=4, batch_size=8, precision="fp32")
+    runs = [pretrain(_tiny(K=8), x, pair, settings, seed=0) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
@@ -193,17 +195,16 @@ def test_pretrain_names_the_fix_when_the_data_is_too_small_for_the_batch_or_queu
 
     x = torch.rand(12, 3, 32, 32)
     pair = pair_builder("fixed-theta", 45.0)
+    one_step = TrainSettings(steps=1, batch_size=8, precision="fp32")
     with pytest.raises(TrainingConfigError, match="only 12 images.*ssl.queue_size"):
-        pretrain(_tiny(K=16), x, pair, TrainSettings(steps=1, batch_size=8), seed=0)
+        pretrain(_tiny(K=16), x, pair, one_step, seed=0)
     with pytest.raises(TrainingConfigError, match="only 12 images"):
-        pretrain_stacked([_tiny(K=16), _tiny(K=16)], x, [0.0, 90.0],
-                         TrainSettings(steps=1, batch_size=8), seed=0)
+        pretrain_stacked([_tiny(K=16), _tiny(K=16)], x, [0.0, 90.0], one_step, seed=0)
     with pytest.raises(TrainingConfigError, match="batch size 16 is larger than the 12"):
-        pretrain(_tiny(K=16), x, pair, TrainSettings(steps=1, batch_size=16,
-                                                      queue_init="random"), seed=0)
+        pretrain(_tiny(K=16), x, pair, replace(one_step, batch_size=16, queue_init="random"),
+                 seed=0)
     # a random queue needs no image per key
-    pretrain(_tiny(K=16), x, pair, TrainSettings(steps=1, batch_size=8, queue_init="random"),
-             seed=0)
+    pretrain(_tiny(K=16), x, pair, replace(one_step, queue_init="random"), seed=0)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
@@ -297,7 +298,7 @@ def test_sgd_is_the_fused_dense_view_kernel_and_updates_like_torchs_loop(layout)
     from thetascope.ssl.optim import DenseSGD, sgd
 
     torch.manual_seed(0)
-    settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3)
+    settings = TrainSettings(lr=0.1, momentum=0.9, weight_decay=1e-3, precision="fp32")
     shape = (4, 3, 3, 3)
     first = torch.randn(shape)
     ours = [torch.nn.Parameter(first if layout == "contiguous" else _cl(first)),

@@ -125,7 +125,7 @@ def test_the_mask_survives_save_and_resume():
     """runtime.checkpoint_every's path: resuming from a saved training state gives the
     uninterrupted run's losses, queue sources and counts (the sources are saved with it)."""
     x, pair = _images(), pair_builder("fixed-theta", 90.0)
-    settings = TrainSettings(steps=8, batch_size=8, lr=0.05)
+    settings = TrainSettings(steps=8, batch_size=8, lr=0.05, precision="fp32")
     states: list[dict] = []
     full = _tiny(K=16)
     want = pretrain(full, x, pair, settings, seed=1, checkpoint_every=3,
@@ -181,7 +181,8 @@ def test_symmetric_loss_is_the_mean_of_both_directions_and_enqueues_both_keys():
 def test_symmetric_training_runs_and_masks_both_terms():
     x, pair = _images(), pair_builder("fixed-theta", 90.0)
     model = _tiny(K=8, symmetric=True)
-    losses = pretrain(model, x, pair, TrainSettings(steps=4, batch_size=8), seed=0)
+    settings = TrainSettings(steps=4, batch_size=8, precision="fp32")
+    losses = pretrain(model, x, pair, settings, seed=0)
     assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
     n, own, _ = model.self_negatives.tolist()
     assert n == 2 * 4 * 8 and own > 0
@@ -194,7 +195,7 @@ def test_stacked_training_masks_like_pretrain(symmetric, float64):
     from thetascope.ssl.stacked import pretrain_stacked
 
     x = _images().double()[..., ::2, ::2]  # 16 px: float64 convolutions are slow
-    settings = TrainSettings(steps=3, batch_size=8, lr=0.05)
+    settings = TrainSettings(steps=3, batch_size=8, lr=0.05, precision="fp32")
     seq = _tiny(K=16, symmetric=symmetric)
     want = pretrain(seq, x, pair_builder("fixed-theta", 90.0), settings, seed=2)
     fused = [_tiny(K=16, symmetric=symmetric) for _ in range(2)]

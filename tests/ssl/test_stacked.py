@@ -56,7 +56,8 @@ def float64():
 @pytest.mark.parametrize("queue_init", ["data", "random"])
 def test_stacked_training_equals_sequential(queue_init, float64):
     x = _images().double()
-    settings = TrainSettings(steps=6, batch_size=8, lr=0.05, queue_init=queue_init)
+    settings = TrainSettings(steps=6, batch_size=8, lr=0.05, queue_init=queue_init,
+                             precision="fp32")
     seq_models = [_model() for _ in THETAS]
     seq = [pretrain(md, x, pair_builder("fixed-theta", t), settings, seed=3)
            for md, t in zip(seq_models, THETAS, strict=True)]

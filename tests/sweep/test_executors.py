@@ -35,7 +35,7 @@ def test_training_resumes_exactly_from_a_checkpoint():
     images, _ = generate("phantom-polyp", count=24, size=32, seed=0)
     x = torch.from_numpy(images)[:, None].repeat(1, 3, 1, 1)
     pair = pair_builder("probe", 0.0, augment="reference", size=32)  # randomness included
-    settings = TrainSettings(steps=6, batch_size=8)
+    settings = TrainSettings(steps=6, batch_size=8, precision="fp32")
 
     def fresh():
         torch.manual_seed(0)

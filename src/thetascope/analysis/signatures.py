@@ -49,6 +49,8 @@ import pandas as pd
 
 from thetascope.analysis.verdict import VERDICT_COLUMNS, VerdictSettings, decide
 from thetascope.analysis.verdict import row as verdict_row
+from thetascope.config.analysis import AnalysisConfig
+from thetascope.config.defaults import default
 
 FEATURES = ("raw", "zscore", "fourier", "zscore+fourier")
 CLASSIFIERS = ("nearest_centroid", "logistic")
@@ -59,13 +61,16 @@ SPLIT_LABELS = {"model": "leave-one-(encoder, method)-out", "run": "leave-one-ru
 _KEY = ["dataset", "encoder", "method", "run", "seed"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SignatureSettings:
-    features: str = "zscore"
-    classifier: str = "nearest_centroid"
-    split: str = "auto"
-    permutations: int = 999
-    seed: int = 0
+    """Curve-signature settings; defaults are ``AnalysisConfig``'s ``signature_*`` and
+    ``seed``. ``from_config(cfg.analysis)`` is the one place they are read from a config."""
+
+    features: str = default(AnalysisConfig, "signature_features")
+    classifier: str = default(AnalysisConfig, "signature_classifier")
+    split: str = default(AnalysisConfig, "signature_split")
+    permutations: int = default(AnalysisConfig, "signature_permutations")
+    seed: int = default(AnalysisConfig, "seed")
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("features", self.features, FEATURES),

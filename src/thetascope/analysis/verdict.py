@@ -35,6 +35,7 @@ datasets; every (non-raw) predictor test across datasets, predictors and levels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -50,32 +51,57 @@ from thetascope.analysis.multiple import adjust
 from thetascope.analysis.stability import split_half
 from thetascope.analysis.training import TrainingCheck
 from thetascope.analysis.verdict_rows import VERDICT_COLUMNS, curve_rows, reference_rows, row
+from thetascope.config.analysis import AnalysisConfig
+from thetascope.config.defaults import default
+
+if TYPE_CHECKING:
+    from thetascope.config import ExperimentConfig
 
 __all__ = ["VERDICT_COLUMNS", "VerdictOutput", "VerdictSettings", "build_verdict", "decide", "row"]
 
 MAIN = ("theta_effect", "periodicity", "identical_views", "orientation_predicts")
 
 
-@dataclass(frozen=True)
+def _a(name: str):
+    return default(AnalysisConfig, name)
+
+
+@dataclass(frozen=True, kw_only=True)
 class VerdictSettings:
-    alpha: float = 0.05
-    theta_test: str = "min_f"
-    permutation_blocks: str = "seed"
-    permutations: int = 2000
-    bootstrap: int = 1000
-    peak_prominence: float = 1.0
-    exclude_zero: bool = True
-    shift_step: float = 1.0
-    surrogates: int = 1000
-    correction: str = "holm"
-    seed: int = 0
-    sphericity: str = "greenhouse_geisser"
-    min_f_df: str = "min"
-    generic_terms: tuple[str, ...] = ("abs_sin", "h1", "h2", "h4")
-    test_on: str = "difference"
-    min_groups: int = 3
-    min_seeds: int = 3
-    min_seed_agreement: float = 0.0
+    """The statistics' settings; defaults are ``AnalysisConfig``'s. ``from_config(cfg)`` is
+    the one place they are read from a config."""
+
+    alpha: float = _a("alpha")
+    theta_test: str = _a("theta_test")
+    permutation_blocks: str = _a("permutation_blocks")
+    permutations: int = _a("permutations")
+    bootstrap: int = _a("bootstrap")
+    peak_prominence: float = _a("peak_prominence")
+    exclude_zero: bool = _a("exclude_zero")
+    shift_step: float = _a("shift_step")
+    surrogates: int = _a("surrogates")
+    correction: str = _a("correction")
+    seed: int = _a("seed")
+    sphericity: str = _a("sphericity")
+    min_f_df: str = _a("min_f_df")
+    generic_terms: tuple[str, ...] = _a("generic_terms")
+    test_on: str = _a("test_on")
+    min_groups: int = _a("min_groups")
+    min_seeds: int = _a("min_seeds")
+    min_seed_agreement: float = _a("min_seed_agreement")
+
+    @classmethod
+    def from_config(cls, cfg: ExperimentConfig) -> VerdictSettings:
+        a = cfg.analysis
+        return cls(alpha=a.alpha, theta_test=a.theta_test,
+                   permutation_blocks=a.permutation_blocks, permutations=a.permutations,
+                   bootstrap=a.bootstrap, peak_prominence=a.peak_prominence,
+                   exclude_zero=a.exclude_zero, shift_step=a.shift_step,
+                   surrogates=a.surrogates, correction=a.correction, seed=a.seed,
+                   sphericity=a.sphericity, min_f_df=a.min_f_df,
+                   generic_terms=tuple(a.generic_terms), test_on=a.test_on,
+                   min_groups=a.min_groups, min_seeds=a.min_seeds,
+                   min_seed_agreement=a.min_seed_agreement)
 
 
 @dataclass

@@ -59,7 +59,7 @@ def _ours(size, n, samples, noise, chunk, precision, device="cpu"):
 
     model, a, r = _setup(size, n, device)
     s = SmoothGradSettings(samples=samples, noise_level=noise, chunk_size=chunk * n,
-                           precision=precision)
+                           precision=precision, memory_budget_mb=0)
     # as a sweep cell does it (sweep/cell.py): BN folded; NHWC with bf16
     target = pair_cosine(SaliencyEncoder(model.query_encoder(), channels_last=precision == "bf16"))
     if device == "cuda":  # kernels are picked and loaded per shape on first use

@@ -10,48 +10,65 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from thetascope.config import ExperimentConfig
+from thetascope.config import DownstreamConfig, ExperimentConfig, GeometryConfig
+from thetascope.config.defaults import default
 
 DATASET_ID = "__dataset__"  # image_id of the dataset-level downstream rows
 
 
-@dataclass(frozen=True)
+def _d(name: str):
+    return default(DownstreamConfig, name)
+
+
+def _g(name: str):
+    return default(GeometryConfig, name)
+
+
+@dataclass(frozen=True, kw_only=True)
 class DownstreamSettings:
-    probe: bool = True
-    fewshot: bool = True
-    linear_probe: bool = True
-    max_images: int | None = None
-    test_fraction: float = 0.2
-    pair_feature: str = "concat"
-    negative: str = "plain"
-    hidden: tuple[int, ...] = (512, 256, 128, 64, 32)
-    lr: float = 0.015
-    momentum: float = 0.9
-    batch_size: int = 64
-    epochs: int = 20
-    fewshot_k: tuple[int, ...] = (4,)
-    fewshot_layer: int = 2
-    fewshot_hidden: int = 32
-    fewshot_steps: int = 200
-    fewshot_lr: float = 0.01
-    linear_c: float = 1.0
-    seed: int = 0
-    interpolation: str = "bilinear"
-    fill: float = 0.0
-    circle: bool = True
-    finetune: bool = True
-    finetune_lr: float = 1e-4
-    finetune_steps: int = 100
+    """The downstream trainers' settings; defaults are ``DownstreamConfig``'s (rotation:
+    ``GeometryConfig``'s). ``from_config`` is the one place they are read from a config."""
+
+    probe: bool = _d("probe")
+    fewshot: bool = _d("fewshot")
+    linear_probe: bool = _d("linear_probe")
+    max_images: int | None = _d("max_images")
+    test_fraction: float = _d("test_fraction")
+    pair_feature: str = _d("probe_pair_feature")
+    negative: str = _d("probe_negative")
+    hidden: tuple[int, ...] = _d("probe_hidden")
+    lr: float = _d("probe_lr")
+    momentum: float = _d("probe_momentum")
+    batch_size: int = _d("probe_batch_size")
+    epochs: int = _d("probe_epochs")
+    fewshot_k: tuple[int, ...] = _d("fewshot_k")
+    fewshot_layer: int = _d("fewshot_layer")
+    fewshot_hidden: int = _d("fewshot_hidden")
+    fewshot_steps: int = _d("fewshot_steps")
+    fewshot_lr: float = _d("fewshot_lr")
+    linear_c: float = _d("linear_c")
+    seed: int = _d("seed")
+    interpolation: str = _g("interpolation")
+    fill: float = _g("fill")
+    circle: bool = _g("circle_mask")
+    finetune: bool = _d("finetune")
+    finetune_lr: float = _d("finetune_lr")
+    finetune_steps: int = _d("finetune_steps")
 
     @classmethod
     def from_config(cls, cfg: ExperimentConfig) -> DownstreamSettings:
         d, g = cfg.downstream, cfg.geometry
-        return cls(d.probe, d.fewshot, d.linear_probe, d.max_images, d.test_fraction,
-                   d.probe_pair_feature, d.probe_negative, tuple(d.probe_hidden), d.probe_lr,
-                   d.probe_momentum, d.probe_batch_size, d.probe_epochs, tuple(d.fewshot_k),
-                   d.fewshot_layer, d.fewshot_hidden, d.fewshot_steps, d.fewshot_lr,
-                   d.linear_c, d.seed, g.interpolation, g.fill, g.circle_mask,
-                   d.finetune, d.finetune_lr, d.finetune_steps)
+        return cls(probe=d.probe, fewshot=d.fewshot, linear_probe=d.linear_probe,
+                   max_images=d.max_images, test_fraction=d.test_fraction,
+                   pair_feature=d.probe_pair_feature, negative=d.probe_negative,
+                   hidden=tuple(d.probe_hidden), lr=d.probe_lr, momentum=d.probe_momentum,
+                   batch_size=d.probe_batch_size, epochs=d.probe_epochs,
+                   fewshot_k=tuple(d.fewshot_k), fewshot_layer=d.fewshot_layer,
+                   fewshot_hidden=d.fewshot_hidden, fewshot_steps=d.fewshot_steps,
+                   fewshot_lr=d.fewshot_lr, linear_c=d.linear_c, seed=d.seed,
+                   interpolation=g.interpolation, fill=g.fill, circle=g.circle_mask,
+                   finetune=d.finetune, finetune_lr=d.finetune_lr,
+                   finetune_steps=d.finetune_steps)
 
 
 @dataclass

@@ -6,7 +6,7 @@ views" must be reproducible, and (image, sample) rows are processed ``chunk_size
 across images so memory stays bounded at any resolution. ENV-NOTES records that a Captum
 NoiseTunnel(Saliency) gives bitwise-equal maps for a matched setup; benchmarks compare them.
 
-    s = SmoothGradSettings(samples=16, noise_level=0.15)
+    s = SmoothGradSettings(samples=16, noise_level=0.15)   # or .from_config(cfg)
     map_x, map_r = smoothgrad_pair(target, x, r, s, seed=0)   # (N, H, W) each, ≥ 0
     back = rotate(map_r[:, None], -theta)[:, 0]                 # into x's frame
 
@@ -29,26 +29,48 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 from torchvision.transforms.v2 import functional as TF
 
+from thetascope.config.defaults import default
+from thetascope.config.sections import SaliencyConfig
+from thetascope.precision import resolve
 from thetascope.saliency.targets import Target
 
+if TYPE_CHECKING:
+    from thetascope.config import ExperimentConfig
 
-@dataclass(frozen=True)
+
+def _sal(name: str):
+    return default(SaliencyConfig, name)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SmoothGradSettings:
-    samples: int = 16
-    noise_level: float = 0.15
-    chunk_size: int = 16
-    noise_pairing: str = "independent"  # or "shared" (reference code)
-    map: str = "grad_x_input"  # or "grad"
-    channel_reduce: str = "max"  # or "mean"
-    blur_sigma: float = 0.0
-    blur_kernel: int = 11
-    precision: str = "fp32"  # or "bf16"
-    memory_budget_mb: int = 0  # cap on rows × row_bytes (0: no cap; the config default 2048)
+    """SmoothGrad's settings; defaults are ``SaliencyConfig``'s. Build them from a config
+    with ``SmoothGradSettings.from_config(cfg)`` (the one place they are read from it)."""
+
+    samples: int = _sal("samples")
+    noise_level: float = _sal("noise_level")
+    chunk_size: int = _sal("chunk_size")
+    noise_pairing: str = _sal("noise_pairing")  # or "shared" (reference code)
+    map: str = _sal("map")  # or "grad"
+    channel_reduce: str = _sal("channel_reduce")  # or "mean"
+    blur_sigma: float = _sal("blur_sigma")
+    blur_kernel: int = _sal("blur_kernel")
+    precision: str = _sal("precision")  # "fp32", "bf16", or "auto" (resolved on x's device)
+    memory_budget_mb: int = _sal("memory_budget_mb")  # cap on rows × row_bytes (0: no cap)
+
+    @classmethod
+    def from_config(cls, cfg: ExperimentConfig) -> SmoothGradSettings:
+        s = cfg.saliency
+        return cls(samples=s.samples, noise_level=s.noise_level, chunk_size=s.chunk_size,
+                   noise_pairing=s.noise_pairing, map=s.map, channel_reduce=s.channel_reduce,
+                   blur_sigma=s.blur_sigma, blur_kernel=s.blur_kernel, precision=s.precision,
+                   memory_budget_mb=s.memory_budget_mb)
 
 
 class _GuidedReLUFn(torch.autograd.Function):
@@ -178,7 +200,7 @@ def smoothgrad_pair(
     sig_x, sig_r = _sigma(x, settings.noise_level), _sigma(r, settings.noise_level)
     gx, gr = torch.zeros_like(x), torch.zeros_like(r)
     rows = torch.arange(n, device=x.device).repeat_interleave(s)  # (image, sample) rows
-    bf16 = settings.precision == "bf16"
+    bf16 = resolve(settings.precision, x.device) == "bf16"
     chunk, probe = settings.chunk_size, settings.memory_budget_mb > 0 and settings.chunk_size > 1
     start = 0
     while start < rows.numel():

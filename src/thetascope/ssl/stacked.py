@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from thetascope.precision import resolve
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d, momentum_update
 from thetascope.ssl.negatives import same_source, self_negative_counts
 from thetascope.ssl.optim import sgd
@@ -146,7 +147,7 @@ def pretrain_stacked(
     source = torch.arange(n) if groups is None else groups.to(torch.long)
     counts = torch.zeros(3, dtype=torch.long, device=device)
     pairs = [pair_builder("fixed-theta", t, **(pair_kw or {})) for t in thetas]
-    bf16 = settings.precision == "bf16"
+    bf16 = resolve(settings.precision, device) == "bf16"
 
     def views(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         both = [p(batch) for p in pairs]

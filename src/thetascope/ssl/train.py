@@ -4,6 +4,7 @@
     model = MoCo("resnet18", K=K)
     pair = pair_builder("fixed-theta", theta=30.0)                # batch -> (view a, view b)
     losses = pretrain(model, images, pair, TrainSettings(steps=36, batch_size=16), seed=0)
+    settings = TrainSettings.from_config(cfg)                   # a run's settings
     groups = group_codes(["vol1", "vol1", "vol2", ...])          # one source per image
     losses = pretrain(model, images, pair, settings, seed=0, groups=groups)
 
@@ -24,31 +25,48 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from thetascope.config.defaults import default
+from thetascope.config.sections import SSLConfig
+from thetascope.precision import resolve
 from thetascope.ssl.moco import MoCo
 from thetascope.ssl.model import SSLModel
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import PairFn
+
+if TYPE_CHECKING:
+    from thetascope.config import ExperimentConfig
 
 
 class TrainingConfigError(ValueError):
     """Batch, queue and dataset sizes that cannot work together."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainSettings:
-    steps: int = 24
-    batch_size: int = 16
-    lr: float = 0.03
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    precision: str = "fp32"
-    channels_last: bool = True  # with bf16 only
-    queue_init: str = "data"  # or "random" (facebookresearch/moco)
+    """The pre-training loop's settings; defaults are ``SSLConfig``'s. Build them from a
+    config with ``TrainSettings.from_config(cfg)`` (the one place they are read from it)."""
+
+    steps: int = default(SSLConfig, "steps")
+    batch_size: int = default(SSLConfig, "batch_size")
+    lr: float = default(SSLConfig, "lr")
+    momentum: float = default(SSLConfig, "sgd_momentum")
+    weight_decay: float = default(SSLConfig, "weight_decay")
+    schedule: str = default(SSLConfig, "schedule")
+    precision: str = default(SSLConfig, "precision")  # "auto" resolved on the model's device
+    channels_last: bool = True  # with bf16 only; not a config field (bench compares both)
+    queue_init: str = default(SSLConfig, "queue_init")  # or "random" (facebookresearch/moco)
+
+    @classmethod
+    def from_config(cls, cfg: ExperimentConfig) -> TrainSettings:
+        s = cfg.ssl
+        return cls(steps=s.steps, batch_size=s.batch_size, lr=s.lr, momentum=s.sgd_momentum,
+                   weight_decay=s.weight_decay, schedule=s.schedule, precision=s.precision,
+                   queue_init=s.queue_init)
 
 
 def check_sizes(n_images: int, settings: TrainSettings, queue_size: int | None) -> None:
@@ -147,7 +165,7 @@ def pretrain(
     n, b = images.shape[0], settings.batch_size
     check_sizes(n, settings, model.K if isinstance(model, MoCo) else None)
     device = next(model.parameters()).device
-    bf16 = settings.precision == "bf16"
+    bf16 = resolve(settings.precision, device) == "bf16"
     cl = bf16 and settings.channels_last
     if cl:
         model = model.to(memory_format=torch.channels_last)

@@ -42,7 +42,6 @@ from thetascope.sweep.explain import (  # noqa: F401 (re-exported: the cell's pu
     explain_at,
     score_records,
     scored_map,
-    smoothgrad_settings,
 )
 from thetascope.sweep.plan import Cell
 
@@ -96,15 +95,6 @@ def result_rows(records: list[dict], cell: Cell, cfg: ExperimentConfig, model: s
     return rows
 
 
-def train_settings(cfg: ExperimentConfig) -> TrainSettings:
-    s = cfg.ssl
-    return TrainSettings(
-        steps=s.steps, batch_size=s.batch_size, lr=s.lr, momentum=s.sgd_momentum,
-        weight_decay=s.weight_decay, schedule=s.schedule, precision=s.precision,
-        queue_init=s.queue_init,
-    )
-
-
 def train_model(
     cfg: ExperimentConfig,
     ds: LoadedDataset,
@@ -124,7 +114,7 @@ def train_model(
     if pair is None:
         pair = pair_builder(cfg.sweep.protocol, theta, cfg.ssl.augment, cfg.data.image_size,
                             g.interpolation, g.fill, g.circle_mask, g.rotate_then_crop)
-    losses = pretrain(model, images, pair, train_settings(cfg), seed, on_step,
+    losses = pretrain(model, images, pair, TrainSettings.from_config(cfg), seed, on_step,
                       cfg.runtime.checkpoint_every, on_checkpoint, resume, ssp_groups(ds))
     if neg := self_negatives(model):
         log.info("%s seed %d θ=%g: %.1f %% of MoCo queries met a key of their own image in "

@@ -21,11 +21,11 @@ from thetascope.config import ExperimentConfig
 from thetascope.data.sample import LoadedDataset
 from thetascope.precision import resolve_precision
 from thetascope.saliency.inference import SaliencyEncoder
-from thetascope.saliency.smoothgrad import smoothgrad_pair
+from thetascope.saliency.smoothgrad import SmoothGradSettings, smoothgrad_pair
 from thetascope.saliency.targets import create_target
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.train import TrainSettings, pretrain
-from thetascope.sweep.cell import build_model, smoothgrad_settings, train_settings
+from thetascope.sweep.cell import build_model
 from thetascope.sweep.work import pick_device
 
 
@@ -53,14 +53,13 @@ def _time_steps(cfg: ExperimentConfig, ds: LoadedDataset, device: torch.device,
     images = torch.from_numpy(ds.ssp_array())
     model = build_model(cfg, images.shape[0], 0).to(device)
     pair = pair_builder(cfg.sweep.protocol, 45.0, cfg.ssl.augment, cfg.data.image_size)
-    base = train_settings(cfg)
     t = {}
 
     def on_step(step: int, loss: float) -> None:
         t[step] = time.perf_counter()
 
     steps = warmup + measure
-    settings = TrainSettings(**{**asdict(base), "steps": steps})
+    settings = replace(TrainSettings.from_config(cfg), steps=steps)
     pretrain(model, images, pair, settings, 0, on_step)
     return (t[steps - 1] - t[warmup - 1]) / measure
 
@@ -69,7 +68,7 @@ def _time_saliency(cfg: ExperimentConfig, ds: LoadedDataset, device: torch.devic
     images, _, _ = ds.eval_arrays()
     model = build_model(cfg, len(ds.ssp), 0).to(device).eval()
     x, r = make_pair(torch.from_numpy(images[:1]), 45.0)
-    s = smoothgrad_settings(cfg)
+    s = SmoothGradSettings.from_config(cfg)
     rows = min(s.samples, s.chunk_size)
     net = SaliencyEncoder(model.query_encoder(), channels_last=cfg.saliency.precision == "bf16")
     target = create_target(cfg.saliency.target, net)

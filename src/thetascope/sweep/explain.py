@@ -26,16 +26,6 @@ from thetascope.ssl.model import SSLModel
 from thetascope.ssl.pairs import inscribed_crop, make_pair
 
 
-def smoothgrad_settings(cfg: ExperimentConfig) -> SmoothGradSettings:
-    s = cfg.saliency
-    return SmoothGradSettings(
-        samples=s.samples, noise_level=s.noise_level, chunk_size=s.chunk_size,
-        noise_pairing=s.noise_pairing, map=s.map, channel_reduce=s.channel_reduce,
-        blur_sigma=s.blur_sigma, blur_kernel=s.blur_kernel, precision=s.precision,
-        memory_budget_mb=s.memory_budget_mb,
-    )
-
-
 def rotate_maps(maps: torch.Tensor, theta: float, method: str) -> torch.Tensor:
     """Rotate (N, H, W) maps by θ with ``saliency.map_rotation``'s method."""
     return rotate(maps[:, None], theta, method)[:, 0]  # type: ignore[arg-type]
@@ -89,7 +79,8 @@ def explain_embedding(
     guided = guided_relus(net) if cfg.saliency.backprop == "guided" else contextlib.nullcontext()
     with guided:
         map_x, map_r = smoothgrad_pair(target, x.to(device), r.to(device),
-                                       smoothgrad_settings(cfg), seed=seed, on_chunk=on_chunk)
+                                       SmoothGradSettings.from_config(cfg), seed=seed,
+                                       on_chunk=on_chunk)
     s = cfg.saliency
     return scored_map(map_x.cpu(), map_r.cpu(), theta, s.view, s.rotate_back,
                       s.map_rotation).numpy()

@@ -215,20 +215,6 @@ def training_checks(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
     return out
 
 
-def verdict_settings(cfg: ExperimentConfig):
-    from thetascope.analysis.verdict import VerdictSettings
-
-    a = cfg.analysis
-    return VerdictSettings(
-        alpha=a.alpha, theta_test=a.theta_test, permutation_blocks=a.permutation_blocks,
-        permutations=a.permutations, bootstrap=a.bootstrap, peak_prominence=a.peak_prominence,
-        exclude_zero=a.exclude_zero, shift_step=a.shift_step, surrogates=a.surrogates,
-        correction=a.correction, seed=a.seed, sphericity=a.sphericity, min_f_df=a.min_f_df,
-        generic_terms=tuple(a.generic_terms), test_on=a.test_on, min_groups=a.min_groups,
-        min_seeds=a.min_seeds,
-        min_seed_agreement=a.min_seed_agreement)
-
-
 def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, LoadedDataset],
                        results: pd.DataFrame, references: pd.DataFrame | None = None,
                        losses: pd.DataFrame | None = None,
@@ -238,7 +224,7 @@ def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, Loa
     ``losses``: losses.parquet's table (for the training rule); ``flags``: per dataset,
     reasons that make its verdict inconclusive (e.g. degenerate masks)."""
     from thetascope.analysis.cube import score_cube
-    from thetascope.analysis.verdict import build_verdict
+    from thetascope.analysis.verdict import VerdictSettings, build_verdict
     from thetascope.report.orient_figures import score_vs_orientation
 
     t = time.perf_counter()
@@ -263,7 +249,7 @@ def run_analysis_stage(cfg: ExperimentConfig, out: Path, datasets: dict[str, Loa
                 untrained = {n: score_cube(u, n, a.metric, "untrained") for n in cubes
                              if (u.dataset == n).any()}
             preds, img_preds = _predictors(orient, list(a.predictors), a.image_level)
-            settings = verdict_settings(cfg)
+            settings = VerdictSettings.from_config(cfg)
             training = training_checks(cfg, datasets, losses if losses is not None
                                        else pd.DataFrame())
             res = build_verdict(cubes, preds, img_preds, settings, untrained, training, flags)

@@ -23,6 +23,7 @@ from thetascope.config import ExperimentConfig
 from thetascope.data.sample import LoadedDataset
 from thetascope.ssl.checkpoints import CheckpointError
 from thetascope.ssl.stacked import pretrain_stacked
+from thetascope.ssl.train import TrainSettings
 from thetascope.sweep.cell import (
     CellOutput,
     build_model,
@@ -30,7 +31,6 @@ from thetascope.sweep.cell import (
     run_cell,
     ssp_groups,
     train_model,
-    train_settings,
 )
 from thetascope.sweep.plan import Cell
 from thetascope.sweep.store import atomic_write_file
@@ -134,7 +134,7 @@ def _execute_multi(task: Task, ctx: WorkContext, device: torch.device,
     g = cfg.geometry
     t0 = time.perf_counter()
     curves = pretrain_stacked(models, images, [c.theta for c in task.cells],
-                              train_settings(cfg), seed,
+                              TrainSettings.from_config(cfg), seed,
                               {"interpolation": g.interpolation, "fill": g.fill,
                                "circle": g.circle_mask, "crop": g.rotate_then_crop}, on_step,
                               ssp_groups(ds))
