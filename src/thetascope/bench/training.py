@@ -136,9 +136,9 @@ def step_flops(encoder: str, size: int) -> float:
     model = MoCo(encoder, dim=DIM, K=K_QUEUE)
     x = torch.rand(BATCH, 3, size, size)
     with FlopCounterMode(display=False) as fc:
-        model.encoder_q(x).sum().backward()
-        with torch.no_grad():
-            model.encoder_k(x)
+        model.query_encoder()(x).sum().backward()
+        with torch.no_grad():  # the key encoder is a copy of the query encoder: same FLOPs
+            model.query_encoder()(x)
     return float(fc.get_total_flops())
 
 
