@@ -1,25 +1,30 @@
-"""One run per output folder: an advisory ``flock`` on ``<out>/.lock`` for the run's duration.
+"""One run per output folder: an exclusive ``filelock.FileLock`` on ``<out>/.lock``.
 
     with run_lock(Path("runs/default")):      # RunLocked if another live run holds it
         ...                                    # write cells, results, figures
 
-The lock is ``fcntl.flock(LOCK_EX | LOCK_NB)`` on an open file descriptor: the kernel
-releases it when the process exits for any reason, SIGKILL included, so a killed run never
-leaves a stale lock behind. The file holds the holder's PID, host and start time, only
-for the message a second run prints; it is never deleted (deleting a lock file races
-with a process that has just opened it). Platforms without ``fcntl`` run unlocked.
-On NFS, ``flock`` is emulated with POSIX byte-range locks (Linux ≥ 2.6.12) and works
-across hosts when the server runs a lock manager.
+``filelock`` locks with ``fcntl.flock`` on POSIX and ``msvcrt.locking`` on Windows; either
+way the operating system releases the lock when the holding process exits for any reason,
+SIGKILL included, so a killed run leaves no stale lock: the next run simply takes it. The
+file holds the holder's PID, host and start time, only for the message a second run
+prints, and is emptied on release; it is never deleted (deleting a lock file races with a
+process that has just opened it). filelock ≥ 4 opens the lock file without truncating it,
+so a refused attempt does not erase the holder's note (3.x truncated it). On NFS, ``flock``
+is emulated with POSIX byte-range locks (Linux ≥ 2.6.12) and works across hosts when the
+server runs a lock manager.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 LOCK_NAME = ".lock"
 
@@ -28,11 +33,10 @@ class RunLocked(RuntimeError):
     """Another thetascope run holds the output folder; the message names its PID."""
 
 
-def _holder(fd: int) -> str:
+def _holder(path: Path) -> str:
     try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        text = os.read(fd, 512).decode("utf-8", "replace").strip()
-    except OSError:
+        text = path.read_text(encoding="utf-8", errors="replace")[:512].strip()
+    except OSError:  # Windows: the holder's locked bytes cannot be read
         text = ""
     fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
     if "pid" not in fields:
@@ -42,31 +46,31 @@ def _holder(fd: int) -> str:
     return f"PID {fields['pid']}{where}{since}"
 
 
+def _note(path: Path, text: str) -> None:
+    """Write the holder's note through a second descriptor (the lock is advisory); a note
+    that cannot be written only makes a second run's message vaguer."""
+    with contextlib.suppress(OSError):
+        path.write_text(text, encoding="utf-8")
+
+
 @contextmanager
 def run_lock(out: Path) -> Iterator[Path]:
     """Hold ``<out>/.lock`` exclusively until the block ends; ``RunLocked`` if taken."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no advisory locks, run unlocked
-        yield Path(out) / LOCK_NAME
-        return
     path = Path(out) / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = FileLock(path, timeout=0)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLocked(
-                f"{out} is in use by another thetascope run ({_holder(fd)}); wait for it to "
-                "finish or stop it, or give this run another --out"
-            ) from None
+        lock.acquire()
+    except Timeout:
+        raise RunLocked(
+            f"{out} is in use by another thetascope run ({_holder(path)}); wait for it to "
+            "finish or stop it, or give this run another --out"
+        ) from None
+    try:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()} started={stamp}\n"
-                  .encode(), 0)
+        _note(path, f"pid={os.getpid()} host={socket.gethostname()} started={stamp}\n")
         try:
             yield path
         finally:
-            os.ftruncate(fd, 0)  # released: no PID left to mislead a reader
+            _note(path, "")  # released: no PID left to mislead a reader
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        lock.release()
