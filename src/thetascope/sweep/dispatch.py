@@ -185,7 +185,8 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
             monitor.finished(False)
             msg = f"{type(exc).__name__}: {exc}"
             failures.append((task.label, msg))
-            log.error("task %s (%s) failed: %s", task.key, task.label, msg)
+            log.error("task %s (%s) failed: %s", task.key, task.label, msg,
+                      exc_info=exc)  # the traceback (a worker's too) into run.log
 
         def on_unit(task: Task, res: TaskResult) -> None:
             state, meta = res.state, res.meta

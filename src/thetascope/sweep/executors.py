@@ -9,6 +9,11 @@ Each worker sets torch's thread count to its CPU allocation (``runtime.cpus_per_
 the whole machine for ``local``): oversubscribed torch runs 10–40× slower on small
 machines. Ray tasks declare CPUs and GPUs, so a cell that asks for a GPU is never placed
 on a node without one, and are retried (``runtime.max_retries``) when their worker dies.
+
+Every executor turns any ``Exception`` raised in a task into ``on_error(task, exc)``: one
+failed cell, whose traceback the driver writes to run.log (the process and Ray executors
+carry the worker's traceback in the exception). ``KeyboardInterrupt`` and ``SystemExit``
+are not ``Exception`` and still stop the run.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ class LocalExecutor:
             sal_cb = (lambda d, n, t=task: monitor.saliency(t, d, n)) if monitor else None
             try:
                 result = execute(task, ctx, step_cb, sal_cb)
-            except (FloatingPointError, RuntimeError, ValueError) as exc:
+            except Exception as exc:  # any error in a cell fails that cell alone
                 on_error(task, exc)
                 continue
             on_result(task, result)
