@@ -11,6 +11,8 @@ From Python (README "Use from Python", ``examples/``)::
     ts.score(maps[0], masks[0], theta=90)              # Dice, IoU, pointing game, ...
     ts.orientation(images).s_dataset                   # S(θ)
     ts.verdict("runs/nb")                              # the verdict table of a run
+    ts.register_encoder("tiny_cnn", factory, feature_dim=64)   # then ssl.encoder: tiny_cnn
+    ts.register_dataset("my_set", (images, masks))     # then data.datasets: [my_set]
 
 The names below are imported on first use, so ``import thetascope`` stays light.
 """
@@ -34,11 +36,21 @@ _EXPORTS: dict[str, str] = {
     "RunResult": "thetascope.sweep.runner",
     "ExperimentConfig": "thetascope.config",
     "ConfigError": "thetascope.config",
+    # extending thetascope: bring your own encoder, SSL method, metric or dataset
+    "register_encoder": "thetascope.ssl.registry",
+    "register_method": "thetascope.ssl.registry",
+    "EncoderSpec": "thetascope.ssl.specs",
+    "MethodSpec": "thetascope.ssl.specs",
+    "SSLModel": "thetascope.ssl.model",
+    "register_metric": "thetascope.metrics.registry",
+    "register_dataset": "thetascope.data.catalog",
 }
 
 __all__ = [  # static, so linters and IDEs read it; tests/test_api.py checks it is _EXPORTS
     "__version__", "load_config", "run", "saliency", "score", "orientation", "verdict",
     "Orientation", "RunResult", "ExperimentConfig", "ConfigError",
+    "register_encoder", "register_method", "EncoderSpec", "MethodSpec", "SSLModel",
+    "register_metric", "register_dataset",
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports lazily
@@ -52,6 +64,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         verdict,
     )
     from thetascope.config import ConfigError, ExperimentConfig
+    from thetascope.data.catalog import register_dataset
+    from thetascope.metrics.registry import register_metric
+    from thetascope.ssl.model import SSLModel
+    from thetascope.ssl.registry import register_encoder, register_method
+    from thetascope.ssl.specs import EncoderSpec, MethodSpec
     from thetascope.sweep.runner import RunResult
 
 

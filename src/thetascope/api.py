@@ -70,6 +70,9 @@ def run(config: ConfigLike = None, out: str | Path | None = None, *,
     """Run a whole sweep (pre-training at each θ, saliency, scores, references, statistics,
     report) as ``thetascope run`` does; return its ``RunResult``.
 
+    Encoders, methods and metrics registered in this Python process (``register_encoder``
+    …) exist only here, so such a run uses the local executor whatever
+    ``runtime.executor`` says (results are the same; only where cells run changes).
     ``out`` defaults to ``runs/<config name>``; re-running into the same folder resumes
     (finished cells are kept), ``force=True`` recomputes them. ``progress=False`` keeps the
     console quiet (the log still goes to ``<out>/run.log``).
@@ -83,10 +86,17 @@ def run(config: ConfigLike = None, out: str | Path | None = None, *,
     from rich.console import Console
 
     from thetascope.out_paths import out_folder
+    from thetascope.sweep.preflight import runtime_registrations
     from thetascope.sweep.runner import run_experiment
 
     cfg = load_config(config, overrides)
     console = Console(stderr=True) if progress else Console(file=io.StringIO(), quiet=True)
+    local = runtime_registrations(cfg) if cfg.runtime.executor != "local" else []
+    if local:  # spawned workers would not have them; the executor is not part of a cell's key
+        console.print(f"{', '.join(local)} registered in this process: running cells here "
+                      f"(runtime.executor=local instead of {cfg.runtime.executor})",
+                      highlight=False)
+        cfg = apply_overrides(cfg, ["runtime.executor=local"])
     out_dir = out_folder(Path(out) if out is not None else Path("runs") / cfg.name)
     return run_experiment(cfg, out_dir, force=force, console=console)
 

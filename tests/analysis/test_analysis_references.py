@@ -10,8 +10,13 @@ import pytest
 
 from thetascope.analysis.calibration import Design, simulate
 from thetascope.analysis.predictors import curve_association
-from thetascope.analysis.training import TrainingCheck, chance_loss, training_check
+from thetascope.analysis.training import TrainingCheck, training_check
 from thetascope.analysis.verdict import VerdictSettings, build_verdict
+from thetascope.ssl.registry import get_method
+
+
+def chance_loss(method: str, queue_size: int | None, batch_size: int) -> float:
+    return get_method(method).chance_loss(batch_size, queue_size)
 
 GRID = tuple(float(t) for t in range(0, 360, 30))
 ST = VerdictSettings(bootstrap=200, permutations=300, surrogates=200)

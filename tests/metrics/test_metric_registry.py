@@ -139,13 +139,14 @@ def test_config_names_registered_metrics_and_lists_them_when_unknown():
 
 
 def test_run_time_metrics_need_the_local_executor():
-    from thetascope.sweep.preflight import check_metrics
+    from thetascope.sweep.preflight import check_registrations, runtime_registrations
 
     with registered_metric("peak_hit", peak_hit):
         cfg = load_config("smoke", ["metrics.names=[dice, peak_hit]"])
-        check_metrics(cfg)  # local: fine
-        with pytest.raises(ConfigError, match=r"\['peak_hit'\].*runtime.executor=local"):
-            check_metrics(apply_overrides(cfg, ["runtime.executor=process"]))
+        assert runtime_registrations(cfg) == ["metric 'peak_hit'"]
+        check_registrations(cfg)  # local: fine
+        with pytest.raises(ConfigError, match=r"metric 'peak_hit'.*runtime.executor=local"):
+            check_registrations(apply_overrides(cfg, ["runtime.executor=process"]))
 
 
 def test_entry_point_metrics_load_on_first_lookup(monkeypatch):

@@ -1,6 +1,6 @@
 """Did pre-training move the model? The rule that guards every verdict of a run.
 
-    chance = chance_loss("moco_v2", queue_size=32, batch_size=16)      # ln 33 = 3.50
+    chance = get_method("moco_v2").chance_loss(16, 32)    # ln 33 = 3.50 (MethodSpec)
     check = training_check(final_losses, chance, max_ratio=0.5)
     check.moved, check.ratio, check.note
 
@@ -39,13 +39,6 @@ class TrainingCheck:
     max_ratio: float = float("nan")  # what the rule asked for
 
 
-def chance_loss(method: str, queue_size: int | None, batch_size: int) -> float:
-    """InfoNCE of a model that cannot tell its positive from the negatives."""
-    if method == "simclr":
-        return math.log(2 * batch_size - 1)
-    return math.log((queue_size or 0) + 1)
-
-
 def final_losses(losses: pd.DataFrame, window: float = 0.1) -> pd.DataFrame:
     """Per (dataset, θ, seed): the mean loss over the last ``window`` share of steps."""
     if losses.empty:
@@ -63,7 +56,7 @@ def training_check(final: np.ndarray, chance: float, max_ratio: float = 0.5) -> 
     """The rule above on the final losses of one dataset's cells (θ = 0 already left out)."""
     f = np.asarray(final, dtype=np.float64)
     f = f[np.isfinite(f)]
-    if not len(f) or not math.isfinite(chance) or chance <= 0:
+    if not len(f) or not math.isfinite(chance) or chance <= 0:  # no losses or no chance level
         return TrainingCheck(None, float("nan"), float("nan"), chance, len(f),
                              "no training losses to check", max_ratio)
     med = float(np.median(f))

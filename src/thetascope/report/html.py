@@ -60,7 +60,9 @@ def describe(cfg) -> list[tuple[str, str]]:
     """The run's protocol in plain words, as (step, what was done) pairs."""
     s, m, sal = cfg.ssl, cfg.metrics, cfg.saliency
     init = f"weights from {s.weights}" if s.weights else "random initialisation"
-    method = {"moco_v2": "MoCo v2", "simclr": "SimCLR"}.get(s.method, s.method)
+    from thetascope.ssl.registry import get_method, method_names
+
+    method = get_method(s.method).display_name if s.method in method_names() else s.method
     thetas = ", ".join(f"{t:g}°" for t in cfg.sweep.thetas)
     seeds = ", ".join(str(x) for x in cfg.sweep.seeds)
     if cfg.sweep.protocol == "probe":

@@ -10,6 +10,7 @@ its queue by it, ``train.resolve_queue_size``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from thetascope.ssl.moco import MoCo
@@ -19,7 +20,8 @@ from thetascope.ssl.train import resolve_queue_size
 
 
 @register_method("moco_v2", uses_queue=True, theta_fusion=True, label="MoCo v2",
-                 description="MoCo v2: momentum key encoder and a queue of negatives")
+                 description="MoCo v2: momentum key encoder and a queue of negatives",
+                 chance_loss=lambda batch, k: math.log((k or 0) + 1))  # K negatives + 1
 def build_moco_v2(ssl: Any, *, in_channels: int, image_size: int, n_images: int) -> MoCo:
     k = resolve_queue_size(ssl.queue_size, ssl.batch_size, n_images)
     return MoCo(ssl.encoder, dim=ssl.dim, K=k, m=ssl.momentum, T=ssl.temperature,
@@ -29,7 +31,8 @@ def build_moco_v2(ssl: Any, *, in_channels: int, image_size: int, n_images: int)
 
 
 @register_method("simclr", label="SimCLR",
-                 description="SimCLR: NT-Xent over the batch's 2N views")
+                 description="SimCLR: NT-Xent over the batch's 2N views",
+                 chance_loss=lambda batch, k: math.log(2 * batch - 1))  # 2N − 1 candidates
 def build_simclr(ssl: Any, *, in_channels: int, image_size: int, n_images: int) -> SimCLR:
     return SimCLR(ssl.encoder, dim=ssl.dim, T=ssl.temperature, mlp=ssl.mlp,
                   in_channels=in_channels, image_size=image_size)

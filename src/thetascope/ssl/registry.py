@@ -124,10 +124,10 @@ class Registry(Generic[T]):
 
 ENCODERS: Registry[EncoderSpec] = Registry(
     "encoder", "thetascope.encoders", "thetascope.ssl.encoders",
-    "add one with thetascope.ssl.registry.register_encoder")
+    "add one with thetascope.register_encoder")
 METHODS: Registry[MethodSpec] = Registry(
     "SSL method", "thetascope.methods", "thetascope.ssl.methods",
-    "add one with thetascope.ssl.registry.register_method")
+    "add one with thetascope.register_method")
 
 
 def _register(registry: Registry, spec_type: type, name_or_spec: Any, obj: Any,

@@ -131,6 +131,10 @@ class MethodSpec:
       the dataset before a sweep) and splits batch norm (``ssl.split_bn``).
     - ``theta_fusion``: ``sweep.theta_batch > 1`` can train K θ-models as one network.
     - ``label``: the name reports print (``"MoCo v2"``).
+    - ``chance_loss``: ``(batch_size, queue_size) -> float``, the loss of a model that
+      cannot tell its positive from the negatives (MoCo: ln(K + 1)); [I]'s "did training
+      move the model" rule compares the final loss with it. ``None``: that rule reads
+      "not tested" for runs of this method.
     """
 
     name: str
@@ -139,6 +143,7 @@ class MethodSpec:
     theta_fusion: bool = False
     label: str = ""
     description: str = ""
+    chance_loss: Callable[[int, int | None], float] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):

@@ -192,7 +192,7 @@ def _predictors(o: OrientOutput | None, names: list[str], image_level: bool):
 def training_checks(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
                     losses: pd.DataFrame) -> dict:
     """Per dataset: did pre-training move the models (``analysis/training.py``)?"""
-    from thetascope.analysis.training import chance_loss, final_losses, training_check
+    from thetascope.analysis.training import final_losses, training_check
     from thetascope.ssl.registry import get_method
     from thetascope.ssl.train import TrainingConfigError, resolve_queue_size
 
@@ -202,16 +202,21 @@ def training_checks(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
     for name, ds in datasets.items():
         if ds is None:  # a dataset that could not be reloaded: nothing to size the queue by
             continue
+        spec = get_method(s.method)
         try:
-            k = None if not get_method(s.method).uses_queue else resolve_queue_size(
+            k = None if not spec.uses_queue else resolve_queue_size(
                 s.queue_size, s.batch_size, len(ds.ssp))
         except TrainingConfigError:
             continue
         f = final[final.dataset == name] if len(final) else final
         if len(f) and a.exclude_zero:
             f = f[~np.isclose(f.theta.to_numpy() % 360.0, 0.0)]
+        chance = spec.chance_loss(s.batch_size, k) if spec.chance_loss else float("nan")
         out[name] = training_check(f["final_loss"].to_numpy() if len(f) else np.array([]),
-                                   chance_loss(s.method, k, s.batch_size), a.max_loss_ratio)
+                                   chance, a.max_loss_ratio)
+        if spec.chance_loss is None:
+            out[name].note = (f"method {spec.name!r} declares no chance loss "
+                              "(MethodSpec.chance_loss), so this rule cannot be applied")
     return out
 
 

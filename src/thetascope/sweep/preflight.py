@@ -10,8 +10,8 @@ task), and the run would end with "no cell finished" instead of the reason:
 - MoCo's split batch norm needs ≥ 2 images per group (batch_size / split_bn);
 - ``ssl.weights`` must load with ``torch.load(weights_only=True)`` (a checkpoint holding
   pickled code is refused here, before any worker sees it) and fit ``ssl.encoder``;
-- a metric registered at run time needs ``runtime.executor: local`` (``check_metrics``);
-  so does an encoder or SSL method registered at run time (``check_registrations``);
+- a metric, encoder or SSL method registered at run time needs ``runtime.executor: local``
+  (``check_registrations``);
 - few-shot / fine-tuned segmentation read a spatial layer the encoder's spec declares
   (``check_encoder_layers``).
 """
@@ -58,40 +58,39 @@ def check_weights(cfg: ExperimentConfig) -> None:
     load_backbone_weights(cfg.ssl.weights, backbone, cfg.ssl.encoder)
 
 
-def check_metrics(cfg: ExperimentConfig) -> None:
-    """Metrics registered by a script exist in its process only: refuse them when cells run
-    in worker processes (``runtime.executor`` process or ray), before any cell trains."""
-    if cfg.runtime.executor == "local":
-        return
-    from thetascope.config import ConfigError
-    from thetascope.metrics.registry import get_metric
+def runtime_registrations(cfg: ExperimentConfig) -> list[str]:
+    """The encoder, SSL method and metrics of ``cfg`` that were registered by this Python
+    process (a script or notebook), as opposed to built-in or entry-point ones: spawned
+    worker processes (``runtime.executor`` process or ray) do not have them.
 
-    local = [m for m in cfg.metrics.names if get_metric(m).origin == "runtime"]
-    if local:
-        raise ConfigError(
-            f"metric(s) {local} were registered in this Python process, and "
-            f"runtime.executor={cfg.runtime.executor} scores in worker processes that do not "
-            "have them; use runtime.executor=local, or register them through the "
-            "'thetascope.metrics' entry point of an installed package")
+        runtime_registrations(cfg)   # e.g. ["ssl.encoder 'tiny_cnn'", "metric 'hit'"]
+    """
+    from thetascope.metrics.registry import get_metric
+    from thetascope.ssl.registry import ENCODERS, METHODS
+
+    found = [f"{kind} {name!r}" for kind, reg, name in (
+        ("ssl.encoder", ENCODERS, cfg.ssl.encoder), ("ssl.method", METHODS, cfg.ssl.method))
+        if reg.origin(name) == "runtime"]
+    return found + [f"metric {m!r}" for m in cfg.metrics.names
+                    if get_metric(m).origin == "runtime"]
 
 
 def check_registrations(cfg: ExperimentConfig) -> None:
-    """An encoder or SSL method registered by a script exists in its process only: refuse
-    it when cells run in worker processes (``runtime.executor`` process or ray)."""
+    """Refuse an encoder, SSL method or metric registered by this process when cells run
+    in worker processes (``runtime.executor`` process or ray), before any cell trains.
+    (``thetascope.run`` switches such a run to the local executor instead.)"""
     if cfg.runtime.executor == "local":
         return
-    from thetascope.config import ConfigError
-    from thetascope.ssl.registry import ENCODERS, METHODS
-
-    local = [f"{kind} {name!r}" for kind, reg, name in (
-        ("ssl.encoder", ENCODERS, cfg.ssl.encoder), ("ssl.method", METHODS, cfg.ssl.method))
-        if reg.origin(name) == "runtime"]
+    local = runtime_registrations(cfg)
     if local:
+        from thetascope.config import ConfigError
+
         raise ConfigError(
-            f"{' and '.join(local)} were registered in this Python process, and "
-            f"runtime.executor={cfg.runtime.executor} trains in worker processes that do not "
-            "have them; use runtime.executor=local, or register them through the "
-            "'thetascope.encoders' / 'thetascope.methods' entry point of an installed package")
+            f"{', '.join(local)} were registered in this Python process, and "
+            f"runtime.executor={cfg.runtime.executor} runs cells in worker processes that do "
+            "not have them; use runtime.executor=local, or register them through an entry "
+            "point ('thetascope.encoders', 'thetascope.methods', 'thetascope.metrics') of an "
+            "installed package")
 
 
 def check_encoder_layers(cfg: ExperimentConfig) -> None:
@@ -117,6 +116,5 @@ def check_encoder_layers(cfg: ExperimentConfig) -> None:
 def preflight(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset]) -> None:
     check_batches(cfg, datasets)
     check_weights(cfg)
-    check_metrics(cfg)
     check_registrations(cfg)
     check_encoder_layers(cfg)
