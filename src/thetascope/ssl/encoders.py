@@ -24,6 +24,7 @@ from torchvision import models
 
 from thetascope.ssl.registry import register_encoder
 from thetascope.ssl.small_conv import small_convs
+from thetascope.torch_private import vit_process_input
 
 BUILTIN_ENCODERS = ("resnet18", "resnet34", "resnet50", "convnext_tiny", "vit_b_16")
 STAGES = (1, 2, 3, 4)
@@ -82,7 +83,7 @@ def convnext_tiny(in_channels: int, image_size: int) -> nn.Module:
 def vit_patch_tokens(m: nn.Module, x: torch.Tensor, layer: int) -> torch.Tensor:
     """The last layer's patch tokens as an (N, 768, H/16, W/16) map (``layer`` ignored)."""
     tok = m.encoder(torch.cat([m.class_token.expand(x.shape[0], -1, -1),  # type: ignore[union-attr]
-                               m._process_input(x)], dim=1))  # type: ignore[operator]
+                               vit_process_input(m, x)], dim=1))
     side = int(round((tok.shape[1] - 1) ** 0.5))
     return tok[:, 1:].transpose(1, 2).reshape(x.shape[0], -1, side, side)
 

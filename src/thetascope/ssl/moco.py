@@ -36,6 +36,7 @@ from thetascope.ssl.backbones import Encoder
 from thetascope.ssl.model import SSLModel
 from thetascope.ssl.negatives import UNKNOWN, same_source, self_negative_counts
 from thetascope.ssl.split_bn import SplitBatchNorm2d
+from thetascope.torch_private import foreach_lerp_
 
 __all__ = ["MoCo", "SplitBatchNorm2d", "momentum_update"]
 
@@ -48,7 +49,7 @@ def momentum_update(keys: list[torch.Tensor], queries: list[torch.Tensor], m: fl
     launch-bound)."""
     if len(keys) != len(queries):
         raise ValueError(f"{len(keys)} key vs {len(queries)} query parameters")
-    torch._foreach_lerp_(keys, [q.detach() for q in queries], 1.0 - m)
+    foreach_lerp_(keys, [q.detach() for q in queries], 1.0 - m)
 
 
 class MoCo(SSLModel):

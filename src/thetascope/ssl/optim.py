@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from thetascope.torch_private import fused_sgd_, has_fused_sgd_kernel
+
 if TYPE_CHECKING:  # train.py imports this module
     from thetascope.ssl.train import TrainSettings
 
@@ -54,9 +56,7 @@ def _loop_update(p: torch.Tensor, g: torch.Tensor, buf: torch.Tensor, first: boo
 def _kernel_works(device: torch.device) -> bool:
     """Whether this torch has a fused SGD kernel for ``device`` (asked of torch's
     dispatcher: CPU since torch 2.4, and CUDA; other devices take the loop)."""
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device.type)
-    has_kernel = getattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", None)
-    return key is not None and has_kernel is not None and has_kernel("aten::_fused_sgd_", key)
+    return has_fused_sgd_kernel(device)
 
 
 class DenseSGD(torch.optim.SGD):
@@ -93,10 +93,8 @@ class DenseSGD(torch.optim.SGD):
                 for lst, v in zip(lists, views, strict=True):
                     lst.append(v)
             for (first, _, _), (ps, gs, bs) in batches.items():
-                torch._fused_sgd_(ps, gs, bs, weight_decay=group["weight_decay"],
-                                  momentum=group["momentum"], lr=group["lr"],
-                                  dampening=0.0, nesterov=False, maximize=False,
-                                  is_first_step=first)
+                fused_sgd_(ps, gs, bs, weight_decay=group["weight_decay"],
+                           momentum=group["momentum"], lr=group["lr"], is_first_step=first)
         return loss
 
 

@@ -33,6 +33,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from thetascope.torch_private import batch_norm_backward_out, batch_norm_train_out, unsafe_view
+
 
 def _groups(x: torch.Tensor, s: int) -> torch.Tensor:
     """(N, C, H, W) channels_last -> (N/s, s, H·W, C) view of the same memory."""
@@ -140,9 +142,8 @@ class _SplitBNGroupMajor(torch.autograd.Function):
         invstd = torch.empty_like(mean)
         for xj, yj, *stats in zip(x.chunk(s), y.chunk(s), rm.unbind(), rv.unbind(),
                                   mean.unbind(), invstd.unbind(), strict=True):
-            torch.ops.aten.native_batch_norm.out(
-                xj, weight, bias, stats[0], stats[1], True, momentum, eps,
-                out=yj, save_mean=stats[2], save_invstd=stats[3])
+            batch_norm_train_out(xj, weight, bias, stats[0], stats[1], momentum, eps,
+                                 out=yj, save_mean=stats[2], save_invstd=stats[3])
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.s, ctx.eps = s, eps
         return y
@@ -159,9 +160,7 @@ class _SplitBNGroupMajor(torch.autograd.Function):
         for gj, xj, dxj, mj, ij, dwj, dbj in zip(
                 gy.chunk(s), x.chunk(s), dx.chunk(s), mean.unbind(), invstd.unbind(),
                 dw.unbind(), db.unbind(), strict=True):
-            torch.ops.aten.native_batch_norm_backward.out(
-                gj, xj, weight, None, None, mj, ij, True, ctx.eps, mask,
-                out0=dxj, out1=dwj, out2=dbj)
+            batch_norm_backward_out(gj, xj, weight, mj, ij, ctx.eps, mask, dxj, dwj, dbj)
         return (dx, dw.sum(0) if mask[1] else None, db.sum(0) if mask[2] else None,
                 None, None, None, None, None)
 
@@ -210,7 +209,7 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
         # not ``.reshape``: a view would make the in-place ReLU / ``+= identity`` that follow
         # every ResNet BN go through autograd's CopySlices, two full copies of the gradient
         # per BN in backward (ResNet-50 128 px fp32: 6 % of the step)
-        out = torch.ops.aten._unsafe_view(out, (n, c, h, w))
+        out = unsafe_view(out, (n, c, h, w))
         self._average_group_stats(rm, rv)
         return out
 
