@@ -23,8 +23,8 @@ import sys
 import numpy as np
 import torch
 
-from thetascope.saliency.smoothgrad import SmoothGradSettings, smoothgrad_pair
-from thetascope.saliency.targets import pair_cosine
+from thetascope.attribution.smoothgrad import SmoothGradSettings, smoothgrad_pair
+from thetascope.attribution.targets import pair_cosine
 from thetascope.ssl.moco import MoCo
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.stacked import pretrain_stacked

@@ -38,8 +38,8 @@ def _variant(q: mp.Queue, encoder: str, size: int, images: int, samples: int, ch
              budget: int, threads: int) -> None:
     import torch
 
-    from thetascope.saliency.smoothgrad import SmoothGradSettings, saved_bytes, smoothgrad_pair
-    from thetascope.saliency.targets import pair_cosine
+    from thetascope.attribution.smoothgrad import SmoothGradSettings, saved_bytes, smoothgrad_pair
+    from thetascope.attribution.targets import pair_cosine
     from thetascope.ssl.moco import MoCo
     from thetascope.ssl.pairs import make_pair
 

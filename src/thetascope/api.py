@@ -123,7 +123,7 @@ def _saliency_net(module: Any, channels_last: bool) -> Any:
     import torch.fx
     import torch.nn.functional as F
 
-    from thetascope.saliency.inference import SaliencyEncoder
+    from thetascope.attribution.inference import SaliencyEncoder
 
     try:
         return SaliencyEncoder(module, channels_last=channels_last)
@@ -149,7 +149,7 @@ def saliency(embed: Any, images: Any, theta: float = 0.0, *, seed: int = 0,
     a sweep cell runs. ``embed`` is any ``torch.nn.Module`` mapping (N, C, H, W) images to
     (N, D) embeddings; it is run in eval mode and left in the mode it was in.
 
-        maps = saliency(my_encoder, images, theta=90)                  # (N, H, W) ≥ 0
+        maps = saliency(my_encoder, images, theta=90)                  # (N, H, W)
         maps = saliency(my_encoder, images, 45, samples=8, view="original")
 
     ``images``: (N, H, W) or (N, C, H, W), numpy or torch, at the size the network

@@ -12,14 +12,14 @@ import torch
 from rich.console import Console
 
 from hostile_corpus import evil_checkpoint
-from thetascope.config import ConfigError, load_config
-from thetascope.saliency.smoothgrad import (
+from thetascope.attribution.smoothgrad import (
     SmoothGradSettings,
     effective_chunk,
     saved_bytes,
     smoothgrad_pair,
 )
-from thetascope.saliency.targets import pair_cosine
+from thetascope.attribution.targets import pair_cosine
+from thetascope.config import ConfigError, load_config
 from thetascope.ssl.checkpoints import CheckpointError
 from thetascope.ssl.moco import MoCo
 from thetascope.ssl.train import TrainingConfigError

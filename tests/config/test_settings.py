@@ -15,11 +15,11 @@ import pytest
 
 from thetascope.analysis.signatures import SignatureSettings
 from thetascope.analysis.verdict import VerdictSettings
+from thetascope.attribution.smoothgrad import SmoothGradSettings
 from thetascope.config import ExperimentConfig, load_config
 from thetascope.config.defaults import default
 from thetascope.config.sections import SSLConfig
 from thetascope.downstream.settings import DownstreamSettings
-from thetascope.saliency.smoothgrad import SmoothGradSettings
 from thetascope.ssl.train import TrainSettings
 
 # settings field -> (config section, config field); a field missing here is named alike

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from thetascope.saliency.smoothgrad import SmoothGradSettings, smoothgrad_pair
-from thetascope.saliency.targets import pair_cosine
+from thetascope.attribution.smoothgrad import SmoothGradSettings, smoothgrad_pair
+from thetascope.attribution.targets import pair_cosine
 from thetascope.ssl.backbones import create_backbone
 from thetascope.ssl.encoders import BUILTIN_ENCODERS
 from thetascope.ssl.moco import MoCo

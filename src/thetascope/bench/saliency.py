@@ -5,7 +5,7 @@ samples, σ and chunking; images are scaled to a range of exactly 1 so Captum's 
 per input equals thetascope's per-image σ. Each variant runs in a fresh process so its
 peak RSS is its own, the three alternate over a few rounds and keep their best time (one
 shot each moved the fp32 ratio between 0.91 and 1.30 on this VM). thetascope runs as a
-sweep cell does, on a BN-folded copy of the encoder (``saliency/inference.py``), so maps
+sweep cell does, on a BN-folded copy of the encoder (``attribution/inference.py``), so maps
 are equal to float32 rounding, not bitwise. "Within float tolerance" is measured, not
 assumed: with zero noise (the noise draws differ by construction) both maps are compared
 with the same map computed in float64, and thetascope's largest error (relative to the
@@ -53,9 +53,9 @@ def _done(t0: float, device: str) -> float:
 
 
 def _ours(size, n, samples, noise, chunk, precision, device="cpu"):
-    from thetascope.saliency.inference import SaliencyEncoder
-    from thetascope.saliency.smoothgrad import SmoothGradSettings, smoothgrad_pair
-    from thetascope.saliency.targets import pair_cosine
+    from thetascope.attribution.inference import SaliencyEncoder
+    from thetascope.attribution.smoothgrad import SmoothGradSettings, smoothgrad_pair
+    from thetascope.attribution.targets import pair_cosine
 
     model, a, r = _setup(size, n, device)
     s = SmoothGradSettings(samples=samples, noise_level=noise, chunk_size=chunk * n,
@@ -75,7 +75,7 @@ def _ours(size, n, samples, noise, chunk, precision, device="cpu"):
 def _captum(size, n, samples, noise, chunk, precision, device="cpu"):
     from captum.attr import NoiseTunnel, Saliency
 
-    from thetascope.saliency.targets import pair_cosine
+    from thetascope.attribution.targets import pair_cosine
 
     model, a, r = _setup(size, n, device)
     target = pair_cosine(model.embed)
@@ -102,7 +102,7 @@ def _float64_maps(size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
     import torch.nn.functional as F
 
-    from thetascope.saliency.targets import pair_cosine
+    from thetascope.attribution.targets import pair_cosine
 
     model, a, r = _setup(size, n)
     net = copy.deepcopy(model.query_encoder()).double()

@@ -8,7 +8,7 @@
     backbone = model.query_backbone()           # (N, C, H, W) -> (N, D), what downstream probes
     report = model.load_backbone_weights("moco_v2_800ep.pth.tar")   # LoadReport
 
-Saliency differentiates ``SaliencyEncoder(model.query_encoder())`` (``saliency/inference.py``).
+Saliency differentiates ``SaliencyEncoder(model.query_encoder())`` (``attribution/inference.py``).
 A method implements ``query_encoder`` and ``forward``; the rest has defaults that assume
 ``query_encoder()`` has a ``.backbone`` (``ssl.backbones.Encoder`` does). ``encoder_name``
 is the registered encoder (``ssl/registry.py``) the backbone was built from. Anything a

@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from thetascope.attribution.inference import SaliencyEncoder
+from thetascope.attribution.smoothgrad import SmoothGradSettings, smoothgrad_pair
+from thetascope.attribution.targets import create_target
 from thetascope.config import ExperimentConfig
 from thetascope.data.sample import LoadedDataset
 from thetascope.precision import resolve_precision
-from thetascope.saliency.inference import SaliencyEncoder
-from thetascope.saliency.smoothgrad import SmoothGradSettings, smoothgrad_pair
-from thetascope.saliency.targets import create_target
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.train import TrainSettings, pretrain
 from thetascope.sweep.cell import build_model

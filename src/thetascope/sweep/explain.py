@@ -16,12 +16,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from thetascope.attribution.inference import SaliencyEncoder
+from thetascope.attribution.smoothgrad import SmoothGradSettings, guided_relus, smoothgrad_pair
+from thetascope.attribution.targets import create_target
 from thetascope.config import ExperimentConfig
 from thetascope.geometry import rotate, valid_region
 from thetascope.metrics.overlap import score_image
-from thetascope.saliency.inference import SaliencyEncoder
-from thetascope.saliency.smoothgrad import SmoothGradSettings, guided_relus, smoothgrad_pair
-from thetascope.saliency.targets import create_target
 from thetascope.ssl.model import SSLModel
 from thetascope.ssl.pairs import inscribed_crop, make_pair
 
@@ -55,7 +55,7 @@ def explain_at(
     """SmoothGrad of ``saliency.target`` for the pairs (x, rot_θ x) of ``images`` through
     ``model.query_encoder()`` in eval mode (on a BN-folded copy), combined into the scored
     maps."""
-    # model.embed's function on a BN-folded copy (saliency/inference.py); NHWC for bf16
+    # model.embed's function on a BN-folded copy (attribution/inference.py); NHWC for bf16
     net = SaliencyEncoder(model.query_encoder(), channels_last=cfg.saliency.precision == "bf16")
     return explain_embedding(net, images, theta, cfg, device, seed, on_chunk)
 

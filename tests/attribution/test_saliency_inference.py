@@ -3,9 +3,9 @@
 import torch
 import torch.nn as nn
 
-from thetascope.saliency.inference import SaliencyEncoder, fold_batch_norms
-from thetascope.saliency.smoothgrad import GuidedReLU, guided_relus
-from thetascope.saliency.targets import pair_cosine
+from thetascope.attribution.inference import SaliencyEncoder, fold_batch_norms
+from thetascope.attribution.smoothgrad import GuidedReLU, guided_relus
+from thetascope.attribution.targets import pair_cosine
 from thetascope.ssl.moco import MoCo, SplitBatchNorm2d
 
 

@@ -35,10 +35,10 @@ import torch
 import torch.nn as nn
 from torchvision.transforms.v2 import functional as TF
 
+from thetascope.attribution.targets import Target
 from thetascope.config.defaults import default
 from thetascope.config.sections import SaliencyConfig
 from thetascope.precision import resolve
-from thetascope.saliency.targets import Target
 
 if TYPE_CHECKING:
     from thetascope.config import ExperimentConfig

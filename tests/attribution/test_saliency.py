@@ -2,13 +2,13 @@ import torch
 import torch.nn as nn
 from torch.testing import assert_close
 
-from thetascope.saliency.smoothgrad import (
+from thetascope.attribution.smoothgrad import (
     GuidedReLU,
     SmoothGradSettings,
     guided_relus,
     smoothgrad_pair,
 )
-from thetascope.saliency.targets import create_target, pair_cosine
+from thetascope.attribution.targets import create_target, pair_cosine
 
 
 class PatchEmbed(nn.Module):
