@@ -16,6 +16,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from thetascope.atomic import atomic_write_text
 from thetascope.report.html import _version, environment
 from thetascope.report.run_data import RunData, load_run
 from thetascope.report.sections import (
@@ -27,7 +28,6 @@ from thetascope.report.sections import (
 )
 from thetascope.report.signature_section import compare_signature_section
 from thetascope.report.svg import PALETTE, Chart, fmt
-from thetascope.sweep.store import atomic_write_text
 
 
 def _labels(runs: list[RunData]) -> list[str]:

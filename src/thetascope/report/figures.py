@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from thetascope.analysis.curves import seed_curves  # noqa: E402
-from thetascope.sweep.store import atomic_write_file  # noqa: E402
+from thetascope.atomic import atomic_write_file  # noqa: E402
 
 SYNTH = " (synthetic)"
 

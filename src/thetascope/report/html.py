@@ -22,6 +22,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from thetascope.atomic import atomic_write_text
 from thetascope.data.sample import LoadedDataset
 from thetascope.report.downstream_section import downstream_section
 from thetascope.report.gallery import contact_sheets, gallery_data
@@ -35,7 +36,6 @@ from thetascope.report.sections import (
     metric_tabs,
 )
 from thetascope.report.signature_section import run_signature_section
-from thetascope.sweep.store import atomic_write_text
 
 log = logging.getLogger("thetascope")
 

@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from thetascope.atomic import atomic_write_file  # noqa: E402
 from thetascope.orient.hog_svm import HogParams, hog_glyphs  # noqa: E402
-from thetascope.sweep.store import atomic_write_file  # noqa: E402
 
 
 def _title(name: str, synthetic: dict[str, bool]) -> str:

@@ -14,8 +14,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from thetascope.atomic import atomic_write_text
 from thetascope.config import fingerprint
-from thetascope.sweep.store import atomic_write_text
 
 
 def _fmt(row: pd.Series) -> str:

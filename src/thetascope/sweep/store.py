@@ -33,6 +33,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from thetascope.atomic import (  # noqa: F401 (re-exported: the store's writers)
+    atomic_write_bytes,
+    atomic_write_csv,
+    atomic_write_file,
+    atomic_write_parquet,
+    atomic_write_text,
+    fsync_path,
+    fsync_tree,
+)
+
 # errno of a write that the user must fix -> what to do (then re-run to resume)
 _WRITE_FIXES = {
     errno.ENOSPC: "free some space on that disk (or give another --out)",
@@ -61,59 +71,6 @@ def as_write_error(exc: OSError, out: Path) -> OutputWriteError | None:
         f"cannot write {exc.filename or out}: {os.strerror(exc.errno or 0)}; {fix}, then "
         f"re-run the same command to resume ({kept} finished cell(s) are kept in {out}/cells)"
     )
-
-
-def _fsync_path(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # a directory cannot be opened on every platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on a directory
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            _fsync_path(p)
-    _fsync_path(folder)
-
-
-def atomic_write_file(path: Path, write: Callable[[Path], object], fsync: bool = True) -> None:
-    """``write(tmp)`` then fsync and rename onto ``path``; on failure the temporary is
-    removed and ``path`` keeps its previous content. ``fsync=False`` for files that are only
-    a head start (resumable training states): a process kill is still safe, a power cut
-    may lose them."""
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the suffix (format)
-    try:
-        write(tmp)
-        if fsync:
-            _fsync_path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write_file(path, lambda tmp: tmp.write_bytes(data))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
-    atomic_write_file(path, lambda tmp: df.to_parquet(tmp, index=False))
-
-
-def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
-    atomic_write_file(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 NOT_FINISHED = "not finished"
@@ -240,7 +197,7 @@ class ResultStore:
             for name, writer in (extras or {}).items():
                 writer(tmp / name)
             (tmp / "cell.json").write_text(json.dumps(meta, indent=1, default=str))
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
         except BaseException:  # e.g. ENOSPC: leave no half cell behind
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -248,7 +205,7 @@ class ResultStore:
         if final.exists():  # --force, or a damaged cell: replace the old result
             shutil.rmtree(final)
         os.rename(tmp, final)
-        _fsync_path(self.cells_dir)
+        fsync_path(self.cells_dir)
         self._checked[key] = None
 
     # ---- probe protocol: one pre-trained model per (dataset, seed) unit
@@ -276,7 +233,7 @@ class ResultStore:
             write_model(tmp / "model.pt")
             (tmp / "loss.json").write_text(json.dumps(losses))
             (tmp / "unit.json").write_text(json.dumps(meta, indent=1, default=str))
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
