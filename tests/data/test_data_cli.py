@@ -36,4 +36,6 @@ def test_inspect_a_config_and_errors(tmp_path):
     assert (tmp_path / "contact_brats.png").is_file()
     bad = runner.invoke(app, ["data", "inspect", str(tmp_path / "nothing")])
     assert bad.exit_code == 2 and "not found" in bad.output
-    assert runner.invoke(app, ["data"]).exit_code in (0, 2)  # group: shows its help
+    group = runner.invoke(app, ["data"])  # a group without a command: usage error + help
+    assert group.exit_code == 2, group.output
+    assert "Usage: thetascope data" in group.output and "inspect" in group.output
