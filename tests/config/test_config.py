@@ -51,6 +51,10 @@ def test_override_unknown_section():
 def test_theta_range_and_validation():
     cfg = config_from_dict({"sweep": {"thetas": "0:90:30"}})
     assert cfg.sweep.thetas == [0, 30, 60, 90]
+    # stop is inclusive but never passed: '0:359:10' ended at 360 (= 0) and was refused
+    assert config_from_dict({"sweep": {"thetas": "0:359:10"}}).sweep.thetas[-1] == 350
+    assert len(config_from_dict({"sweep": {"thetas": "0:359:1"}}).sweep.thetas) == 360
+    assert config_from_dict({"sweep": {"thetas": "0:180:45"}}).sweep.thetas[-1] == 180
     with pytest.raises(ConfigError, match="out of range"):
         config_from_dict({"sweep": {"thetas": [0, 400]}})
     with pytest.raises(ConfigError, match="duplicates"):

@@ -193,7 +193,7 @@ def _grid_count(a: float, b: float, s: float, text: str) -> int:
     """Number of angles of an inclusive range, refusing non-finite or huge ranges."""
     if not all(math.isfinite(x) for x in (a, b, s)):
         raise ValueError(f"angle range {text!r} must use finite numbers")
-    n = int(round((b - a) / s)) + 1
+    n = math.floor((b - a) / s + 1e-9) + 1  # never past stop: '0:359:10' ends at 350
     if n > MAX_ANGLES:
         raise ValueError(f"angle range {text!r} gives {n} angles, more than {MAX_ANGLES}; "
                          "use a larger step")
