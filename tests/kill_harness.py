@@ -14,8 +14,15 @@ arguments, exactly as the console script does. Only the child is killed.
 
 Phase markers: in each child, a few functions are wrapped to append ``<time> <phase>``
 lines to ``<work_dir>/phases.log`` when they start (``pretrain``, ``saliency``,
-``write-cell``, ``write-results``, ``report``) and end (``<phase>-end``). The wrappers call
-the original functions unchanged; they only observe.
+``write-cell``, ``write-results``, ``report``) and end (``<phase>-end``), and a
+``<phase>-tick`` line at each step of progress inside ``pretrain`` (a training step, via
+its ``on_step``), ``saliency`` (a SmoothGrad chunk, via ``on_chunk``) and ``report`` (a
+figure file), so a test can kill on the k-th event the child signals, never after a delay::
+
+        child.wait_tick("pretrain", nth=1, k=2)               # its 2nd training step ended
+        child.kill()
+
+The wrappers call the original functions unchanged; they only observe.
 
 Protocol with the server process (``python kill_harness.py``): one JSON request per line
 on stdin ``{"args": [...], "dir": "..."}``; it answers ``pid <pid>`` after forking and
@@ -25,6 +32,7 @@ on stdin ``{"args": [...], "dir": "..."}``; it answers ``pid <pid>`` after forki
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import select
@@ -39,15 +47,43 @@ HERE = Path(__file__).resolve()
 
 
 # --------------------------------------------------------------------------- server side
-def _marker(phases: Path, name: str, fn: Callable) -> Callable:
+def _write(phases: Path, what: str) -> None:
+    fd = os.open(phases, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, f"{time.time():.6f} {what}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def _marker(phases: Path, name: str, fn: Callable, tick_arg: str | None = None) -> Callable:
+    """``fn`` writing ``name`` / ``name-end`` around each call; with ``tick_arg``, the
+    progress callback of that name (None or not) also writes ``name-tick`` per call."""
+    sig = inspect.signature(fn) if tick_arg else None
+
     def wrapped(*args, **kwargs):
-        fd = os.open(phases, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        os.write(fd, f"{time.time():.6f} {name}\n".encode())
+        if sig is not None:
+            bound = sig.bind(*args, **kwargs)
+            inner = bound.arguments.get(tick_arg)
+
+            def tick(*a):
+                _write(phases, f"{name}-tick")
+                return inner(*a) if inner is not None else None
+
+            bound.arguments[tick_arg] = tick
+            args, kwargs = bound.args, bound.kwargs
+        _write(phases, name)
         try:
             return fn(*args, **kwargs)
         finally:
-            os.write(fd, f"{time.time():.6f} {name}-end\n".encode())
-            os.close(fd)
+            _write(phases, f"{name}-end")
+
+    return wrapped
+
+
+def _ticker(phases: Path, name: str, fn: Callable) -> Callable:
+    def wrapped(*args, **kwargs):
+        _write(phases, f"{name}-tick")
+        return fn(*args, **kwargs)
 
     return wrapped
 
@@ -59,11 +95,12 @@ def _instrument(phases: Path) -> None:
     import thetascope.sweep.runner as runner
     import thetascope.sweep.store as store
 
-    cell.train_model = _marker(phases, "pretrain", cell.train_model)
-    explain.smoothgrad_pair = _marker(phases, "saliency", explain.smoothgrad_pair)
+    cell.train_model = _marker(phases, "pretrain", cell.train_model, "on_step")
+    explain.smoothgrad_pair = _marker(phases, "saliency", explain.smoothgrad_pair, "on_chunk")
     store.ResultStore.write_cell = _marker(phases, "write-cell", store.ResultStore.write_cell)
     runner.atomic_write_parquet = _marker(phases, "write-results", runner.atomic_write_parquet)
     figures.write_figures = _marker(phases, "report", figures.write_figures)
+    figures.atomic_write_file = _ticker(phases, "report", figures.atomic_write_file)
 
 
 def _child(request: dict) -> None:
@@ -148,6 +185,28 @@ class Child:
                 return False
         raise TimeoutError(f"phase {name} #{nth} not reached in {timeout} s")
 
+    def ticks(self, name: str, nth: int = 1) -> tuple[int, bool]:
+        """(progress ticks, ended) of the ``nth`` run of phase ``name`` in this child."""
+        lines = [p.split()[1] for p in self.phases()[self.phases_seen:]]
+        starts = [i for i, p in enumerate(lines) if p == name]
+        if len(starts) < nth:
+            return 0, False
+        count = 0
+        for p in lines[starts[nth - 1] + 1:]:
+            if p == f"{name}-end":
+                return count, True
+            count += p == f"{name}-tick"
+        return count, False
+
+    def wait_tick(self, name: str, nth: int = 1, k: int = 1, timeout: float = 120.0) -> bool:
+        """Block until the ``nth`` run of phase ``name`` has signalled ``k`` ticks (or has
+        ended with fewer); False if the child ended first."""
+        def ready() -> bool:
+            count, ended = self.ticks(name, nth)
+            return count >= k or ended
+
+        return self.wait_phase(name, nth, timeout) and self.wait_for(ready, timeout)
+
     def wait_for(self, ready: Callable[[], bool], timeout: float = 120.0) -> bool:
         """Poll ``ready()`` every 0.5 ms; False if the child ended first."""
         deadline = time.monotonic() + timeout
@@ -163,7 +222,7 @@ class Child:
         if self.poll(0.0) is not None:
             return False
         lines = self.phases()[self.phases_seen:]
-        self.last_phase = lines[-1].split()[1] if lines else "startup"
+        self.last_phase = lines[-1].split()[1].removesuffix("-tick") if lines else "startup"
         os.kill(self.pid, signal.SIGKILL)
         status = self.wait()
         return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL

@@ -7,13 +7,16 @@ Each attempt is a forked ``thetascope run`` (see ``kill_harness.py``) on the sam
 folder. A seeded RNG picks where the kill lands: during pre-training (after a random part
 of a cell's training; ``runtime.checkpoint_every=1`` so the next attempt resumes mid-cell),
 during saliency, while a cell folder is being written, while ``results.parquet`` is being
-written, or while the figures and the report are being written.
+written, or while the figures and the report are being written. Every kill lands on an
+event the child signals in ``phases.log`` (a phase start, its k-th training step,
+SmoothGrad chunk or figure file, a temporary file appearing), never after a delay.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -43,18 +46,16 @@ def _run_args(out: Path) -> list[str]:
     return ["run", "--out", str(out), *ARGS]
 
 
-def _durations(child: Child) -> dict[str, float]:
-    """Mean seconds from each phase's start to its end (report: to the run's end)."""
-    lines = [line.split() for line in child.phases()]
-    starts: dict[str, list[float]] = {}
-    spans: dict[str, list[float]] = {}
-    for stamp, name in lines:
-        if name.endswith("-end"):
-            base = name[:-4]
-            spans.setdefault(base, []).append(float(stamp) - starts[base].pop())
-        else:
-            starts.setdefault(name, []).append(float(stamp))
-    return {k: float(np.mean(v)) for k, v in spans.items()}
+def _ticks(child: Child) -> dict[str, float]:
+    """Mean progress ticks (training steps, SmoothGrad chunks, figure files) per run of
+    each phase in a finished child."""
+    names = [line.split()[1] for line in child.phases()]
+    phases = {n for n in names if not n.endswith(("-end", "-tick"))}
+    out = {}
+    for phase in phases:
+        counts = [child.ticks(phase, i + 1)[0] for i in range(names.count(phase))]
+        out[phase] = float(np.mean(counts))
+    return out
 
 
 def _temporaries(out: Path) -> list[Path]:
@@ -71,11 +72,13 @@ def _partial_states(out: Path) -> dict[Path, int]:
     return states
 
 
-def _kill_in(child: Child, phase: str, nth: int, frac: float, span: float,
+def _kill_in(child: Child, phase: str, nth: int, frac: float, ticks: float,
              out: Path, after_checkpoint: bool = False) -> bool:
-    """Wait for the ``nth`` start of ``phase``; kill ``frac`` of its span later (writes:
-    the moment their temporary appears; ``after_checkpoint``: the moment a resumable
-    training state exists). True if a running child was killed."""
+    """Wait for the ``nth`` start of ``phase``; kill on an event the child signals: the
+    tick ``frac`` of the way through its progress (training steps, SmoothGrad chunks,
+    figures; ``ticks`` per run in the reference), for writes the moment their temporary
+    appears, with ``after_checkpoint`` the moment a resumable training state exists.
+    Never after a delay. True if a running child was killed."""
     if not child.wait_phase(phase, nth):
         return False
     if after_checkpoint:  # a 3-step training can end before a random delay sees a state
@@ -89,8 +92,10 @@ def _kill_in(child: Child, phase: str, nth: int, frac: float, span: float,
                        or child.phases()[-1].endswith("-end"))
     elif phase == "write-results":
         child.wait_for(lambda: any(out.glob(".tmp-*")) or child.phases()[-1].endswith("-end"))
-    else:
-        time.sleep(frac * span)
+    else:  # the k-th tick, 1 ≤ k ≤ the phase's ticks (0 ticks: at its start)
+        k = min(max(1, math.ceil(frac * ticks)), max(1, int(ticks)))
+        if ticks >= 1:
+            child.wait_tick(phase, nth, k)
     return child.kill()
 
 
@@ -116,7 +121,7 @@ def test_twenty_sigkills_in_every_phase_lose_nothing(tmp_path):
     with ForkServer() as fs:
         ref = fs.start(_run_args(tmp_path / "reference"), tmp_path / "ref")
         assert ref.exit_code() == 0, (tmp_path / "ref" / "child.log").read_text()
-        span = _durations(ref)
+        ticks = _ticks(ref)
         out = tmp_path / "killed"
         kills: list[str] = []
         resume_pending = False
@@ -138,7 +143,7 @@ def test_twenty_sigkills_in_every_phase_lose_nothing(tmp_path):
             nth = rng.randint(1, min(2, N_CELLS - done)) if in_cells else 1
             child = fs.start(_run_args(out), tmp_path / "attempts")
             first_pretrain = phase == "pretrain" and "pretrain" not in kills
-            if _kill_in(child, phase, nth, rng.uniform(0.05, 0.9), span[phase], out,
+            if _kill_in(child, phase, nth, rng.uniform(0.05, 0.9), ticks[phase], out,
                         after_checkpoint=first_pretrain):
                 kills.append(child.last_phase)
                 resume_pending = first_pretrain and child.last_phase == "pretrain"
