@@ -203,6 +203,7 @@ def test_a_250_character_folder_name_runs_and_inspects(tmp_path):
     assert len(list((tmp_path / "sheets").glob("contact_LLL*-*.png"))) == 1
 
 
+@pytest.mark.slow
 def test_damaged_cells_are_named_and_recomputed(tmp_path):
     import pandas as pd
 

@@ -29,6 +29,7 @@ def test_shipped_study_configs_validate(name, tmp_path):
     assert len(cfg.sweep.thetas) == 360
 
 
+@pytest.mark.slow
 def test_paper_settings_run_end_to_end_at_toy_scale(tmp_path):
     """Every quirk of the paper config together (probe, frozen queue, guided backprop,
     shared noise, blur, '> 0' binarisation, no circle mask, nearest rotation), shrunk."""

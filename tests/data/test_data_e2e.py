@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from rich.console import Console
 
 from data_layouts import brats_2020
@@ -10,6 +11,7 @@ from thetascope.config import apply_overrides, builtin_config_path, load_config
 from thetascope.sweep.runner import run_experiment
 
 
+@pytest.mark.slow
 def test_smoke_sweep_on_a_brats_folder(tmp_path):
     root = brats_2020(tmp_path / "MICCAI_BraTS2020_TrainingData",
                       numbers=(1, 2, 3, 4, 5, 6, 7, 355), gz=True)

@@ -229,6 +229,7 @@ def _run_property(spec: dict) -> None:
 _RUNNABLE = runnable_folder(max_side=96)  # 4 ordinary pairs (a MoCo queue fits) + odd files
 
 
+@pytest.mark.slow  # "fast": the short Hypothesis profile; still whole runs
 def test_runs_fast():
     SEEN.clear()
     settings(max_examples=PROFILES["FAST"]["run"], **_BASE)(given(_RUNNABLE)(_run_property))()

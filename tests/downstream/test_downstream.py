@@ -132,6 +132,7 @@ def downstream_run(tmp_path_factory):
     return run_experiment(cfg, tmp_path_factory.mktemp("down"), console=Console(quiet=True))
 
 
+@pytest.mark.slow
 def test_smoke_sweep_writes_downstream_rows_aggregate_and_verdict(downstream_run):
     res = downstream_run
     down = res.results[res.results.image_id == "__dataset__"]
@@ -149,6 +150,7 @@ def test_smoke_sweep_writes_downstream_rows_aggregate_and_verdict(downstream_run
     assert "held-out" in notes["linear_probe_accuracy"]
 
 
+@pytest.mark.slow
 def test_baseline_rows_are_stored_apart_and_kept_out_of_theta_curves(downstream_run):
     res = downstream_run
     assert res.baselines is not None
@@ -180,6 +182,7 @@ def test_baseline_rows_are_stored_apart_and_kept_out_of_theta_curves(downstream_
     assert "predicts downstream quality" in side and "best θ beats a baseline" in side
 
 
+@pytest.mark.slow
 def test_baseline_cells_survive_a_crash_and_resume(downstream_run):
     import json
 

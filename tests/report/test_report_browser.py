@@ -17,6 +17,8 @@ import pytest
 
 from report_helpers import EVIL, EVIL_OVERRIDES, quiet_run
 
+pytestmark = pytest.mark.slow  # a browser and a smoke run: end to end
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -154,6 +154,7 @@ def test_every_theta_starts_from_the_same_weights():
                zip(a.state_dict().values(), c.state_dict().values(), strict=True))
 
 
+@pytest.mark.slow
 def test_ssp_loss_decreases_on_a_phantom():
     from thetascope.data.phantoms import generate
 

@@ -53,6 +53,7 @@ def float64():
     torch.set_default_dtype(old)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("queue_init", ["data", "random"])
 def test_stacked_training_equals_sequential(queue_init, float64):
     x = _images().double()
@@ -79,6 +80,7 @@ def test_non_resnet_is_refused():
         fuse([MoCo("vit_b_16", dim=8, K=4, image_size=32).encoder_q for _ in range(2)])
 
 
+@pytest.mark.slow
 def test_theta_batch_runs_a_sweep(tmp_path):
     from rich.console import Console
 

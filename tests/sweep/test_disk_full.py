@@ -60,6 +60,7 @@ def _assert_one_line_error(result, *needles: str) -> str:
     return errors[0]
 
 
+@pytest.mark.slow
 def test_disk_full_mid_cell_keeps_finished_cells_and_resumes(tmp_path, monkeypatch):
     out = tmp_path / "out"
     monkeypatch.setattr(store, "np", _DiskFillsUp(ok=2))
@@ -86,6 +87,7 @@ def test_disk_full_mid_cell_keeps_finished_cells_and_resumes(tmp_path, monkeypat
     assert not list(out.rglob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_disk_full_on_results_keeps_the_previous_table(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert _run(out, "-s", "sweep.thetas=[0]").exit_code == 0

@@ -54,6 +54,7 @@ def test_training_resumes_exactly_from_a_checkpoint():
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_probe_protocol_shares_one_model_per_dataset_and_seed(tmp_path):
     cfg = _cfg("sweep.protocol=probe", "ssl.augment=reference")
     res = run_experiment(cfg, tmp_path, console=Console(quiet=True))
@@ -69,6 +70,7 @@ def test_probe_protocol_shares_one_model_per_dataset_and_seed(tmp_path):
     assert again.n_ran == 0
 
 
+@pytest.mark.slow
 def test_process_executor_matches_local(local_run, tmp_path):
     res = run_experiment(_cfg("runtime.executor=process", "runtime.workers=2"), tmp_path,
                          console=Console(quiet=True))
@@ -87,6 +89,7 @@ def test_ray_executor_matches_local(local_run, tmp_path):
     assert all('"torch_threads": 1' in m for m in meta)
 
 
+@pytest.mark.slow
 def test_plan_command_counts_and_estimates(tmp_path):
     import json
     import os
