@@ -20,3 +20,12 @@ def test_report_does_not_import_sweep():
             offenders += [f"{path.name}:{node.lineno} {n}" for n in names
                           if n == "thetascope.sweep" or n.startswith("thetascope.sweep.")]
     assert not offenders, f"report/ imports sweep/ (an import cycle): {offenders}"
+
+
+def test_dense_theta_grids_draw_at_most_13_rows():
+    from thetascope.report.theta_rows import pick_rows
+
+    assert pick_rows([0, 90, 180]) == [0, 90, 180]
+    rows = pick_rows(list(range(360)))
+    assert len(rows) == 13 and rows[0] == 0 and rows[-1] == 359
+    assert rows == sorted(set(rows))

@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 
 from thetascope.analysis.curves import seed_curves  # noqa: E402
 from thetascope.atomic import atomic_write_file  # noqa: E402
+from thetascope.report.theta_rows import MAX_ROWS, pick_rows  # noqa: E402
 
 SYNTH = " (synthetic)"
 
@@ -113,7 +114,7 @@ def gallery(out: Path, name: str, ds, cells, store, thetas: list[float],
     seed0 = min(c.seed for c in cells)
     by_theta = {c.theta: c for c in cells if c.dataset == name and c.seed == seed0
                 and store.is_done(c.key)}
-    rows = [t for t in thetas if t in by_theta]
+    rows = pick_rows([t for t in thetas if t in by_theta])  # ≤ 13 rows on a dense grid
     if not rows:
         return None
     first = store.read_maps(by_theta[rows[0]].key)
@@ -170,15 +171,20 @@ def loss_curves(out: Path, losses: pd.DataFrame, datasets) -> Path | None:
     for ax, name in zip(axes[0], names, strict=True):
         d = losses[losses.dataset == name]
         thetas = sorted(d.theta.unique())
+        dense = len(thetas) > MAX_ROWS  # a colour bar instead of a legend of every angle
         for k, t in enumerate(thetas):
             m = d[d.theta == t].groupby("step").loss.mean()
-            ax.plot(m.index, m.values, color=cmap(k / max(1, len(thetas) - 1)), lw=1.2,
-                    label=f"{t:g}°")
+            ax.plot(m.index, m.values, color=cmap(k / max(1, len(thetas) - 1)),
+                    lw=0.5 if dense else 1.2, label=None if dense else f"{t:g}°")
         ax.set_title(_title(name, datasets))
         ax.set_xlabel("step")
         ax.set_ylabel("InfoNCE loss")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(title="θ", fontsize=7, ncol=2)
+        if dense:
+            sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(min(thetas), max(thetas)))
+            fig.colorbar(sm, ax=ax, label="θ (°)")
+    if axes[0][-1].get_legend_handles_labels()[0]:
+        axes[0][-1].legend(title="θ", fontsize=7, ncol=2)
     fig.suptitle("SSP loss per step (mean over seeds)", fontsize=10)
     return _save(fig, out / "loss_curves.png")
 
