@@ -66,7 +66,9 @@ def plot_metric_vs_theta(ax, agg: pd.DataFrame, seeds: pd.DataFrame, dataset: st
         ax.plot(s.theta, s.value, color="tab:blue", alpha=0.25, lw=1)
     ax.fill_between(a.theta, a.ci_low, a.ci_high, color="tab:blue", alpha=0.2, lw=0,
                     label="95% CI")
-    ax.plot(a.theta, a["mean"], "o-", color="tab:blue", lw=2, ms=4, label="trained (mean)")
+    dense = len(a) > 2 * MAX_ROWS  # hundreds of θ: a line, not hundreds of markers
+    ax.plot(a.theta, a["mean"], "-" if dense else "o-", color="tab:blue",
+            lw=1.2 if dense else 2, ms=4, label="trained (mean)")
     for model, (color, style, label) in REFERENCE_STYLE.items():
         r = _model(agg[sel], model).sort_values("theta")
         if len(r) and r["mean"].notna().any():
@@ -75,7 +77,9 @@ def plot_metric_vs_theta(ax, agg: pd.DataFrame, seeds: pd.DataFrame, dataset: st
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     if len(a):
-        ax.set_xticks(a.theta.to_numpy() if len(a) <= 13 else ax.get_xticks())
+        th = a.theta.to_numpy()
+        ax.set_xticks(th if len(a) <= MAX_ROWS else np.arange(0, th.max() + 1, 45 if
+                                                              th.max() > 180 else 30))
 
 
 def dice_vs_theta(out: Path, results, agg, datasets, metric="dice") -> Path:
