@@ -35,6 +35,12 @@ class TinyCNN(nn.Module):
         return self.body(x).mean(dim=(2, 3))
 
 
+def tiny_stages(net: TinyCNN, x: torch.Tensor, layer: int) -> torch.Tensor:
+    """Its spatial features after stage ``layer`` (1 or 2), which the downstream few-shot
+    and fine-tuned segmentation read; optional (without it, turn those off)."""
+    return net.body[: 3 * layer + 3](x)
+
+
 def bright_discs(n: int = 32, size: int = 64, groups: int = 4, seed: int = 0) -> dict:
     """Your dataset: n images, each with a bright disc that is its mask, from 4 'volumes'."""
     rng = np.random.default_rng(seed)
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 1. Extend: one registered function each. The names can then be used in any config.
     ts.register_encoder("tiny_cnn", lambda in_channels, image_size: TinyCNN(in_channels),
-                        feature_dim=32)
+                        feature_dim=32, stage_forward=tiny_stages, layers=(1, 2))
     data = bright_discs()
     ts.register_dataset("bright-discs", data)
 
@@ -66,7 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     cfg = ts.load_config("smoke", [
         "data.datasets=[{kind: bright-discs, max_eval: 4}]", "data.image_size=32",
         "ssl.encoder=tiny_cnn", "ssl.steps=6", f"sweep.thetas={list(args.thetas)}",
-        "sweep.seeds=[0, 1]", "runtime.threads=1"])
+        "sweep.seeds=[0, 1]", "runtime.threads=1",
+        # downstream evaluation of every θ's encoder (probe, few-shot and fine-tuned Dice)
+        "downstream.enabled=true", "downstream.fewshot_layer=2", "downstream.fewshot_k=[2]",
+        "downstream.probe_epochs=2", "downstream.fewshot_steps=5",
+        "downstream.finetune_steps=3"])
 
     # 3. Run the sweep: pre-training at each θ, saliency, scores, references, verdict, report.
     res = ts.run(cfg, args.out, progress=False)
@@ -83,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     print("untrained tiny CNN at θ = 90°:", ts.score(maps[0], masks[0], theta=90))
     s = ts.orientation(data["images"], thetas=[0, 45, 90, 135, 180]).s_dataset
     print("orientation self-overlap S(θ) at 0, 45, 90, 135, 180°:", np.round(s, 3))
+
+    down = res.results[res.results.image_id == "__dataset__"]
+    print("downstream:", down.groupby("metric").value.mean().round(3).to_dict())
 
     # 5. The verdict, recomputed from the run folder's files.
     v = ts.verdict(res.out_dir)

@@ -26,4 +26,5 @@ def test_use_from_python_runs_a_sweep_with_its_own_encoder_and_dataset(tmp_path)
     assert set(results.dataset) == {"bright-discs"}
     assert set(results.encoder) == {"tiny_cnn"}
     assert {"trained", "untrained"} <= set(results.model)
+    assert {"fewshot_dice", "finetune_dice"} <= set(results.metric)  # downstream ran too
     assert (out / "report.html").is_file() and (out / "verdict.parquet").is_file()
