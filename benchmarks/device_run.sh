@@ -4,8 +4,14 @@
 #
 #   bash benchmarks/device_run.sh OUT_DIR
 #
-# Writes OUT_DIR/gpu_checks.txt, the bench JSON (<date>-<host>-cuda.json), bench.log and
-# default_run.txt; a failed correctness check stops before any timing.
+# First the `gpu` tests (tests/gpu/test_cuda.py: training, SmoothGrad and fused θ on CUDA
+# against the CPU, under a minute; capped at 120 s), then `thetascope bench --device cuda`,
+# then the default run (capped at 200 s), within the 10-minute limit of one call (run the
+# whole script as one call with timeout_s=600). Writes OUT_DIR/gpu.txt,
+# gpu_tests.txt, the bench JSON (<date>-<host>-cuda.json), bench.log and default_run.txt; no
+# CUDA device or a failed gpu test stops before any timing. pytest (with pluggy, iniconfig,
+# packaging, pygments) is in the lent machines' image; where it is not, its wheels travel in
+# .whl/ with the rest (docs/PERFORMANCE.md).
 set -o pipefail
 out=${1:?usage: device_run.sh OUT_DIR}
 mkdir -p "$out"
@@ -17,7 +23,9 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD/src" PYTHONUNBUFFERED=1 COLUMNS=180
 python3 -c "import torch, torchvision; print('torch', torch.__version__, torchvision.__version__)"
-python3 benchmarks/gpu_checks.py 2>&1 | tee "$out/gpu_checks.txt" || exit 1
+python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device visible'" || exit 1
+python3 -c "import pytest" || { echo "pytest missing: add its wheels to .whl/"; exit 1; }
+timeout 120 python3 -m pytest -m gpu tests/gpu -q 2>&1 | tee "$out/gpu_tests.txt" || exit 1
 python3 -m thetascope bench --device cuda --only multi_theta,training,smoothgrad \
   --out "$out" 2>&1 | tee "$out/bench.log"
 # the default run as a researcher with a GPU would start it (runtime.device auto)

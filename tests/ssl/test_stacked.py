@@ -5,27 +5,16 @@ import io
 import pytest
 import torch
 
-from thetascope.data.phantoms import generate
+from moco_helpers import default_dtype, phantom_images, tiny_moco, train_fused_and_separate
 from thetascope.ssl.moco import MoCo
-from thetascope.ssl.pairs import pair_builder
-from thetascope.ssl.stacked import fuse, pretrain_stacked, unfuse
-from thetascope.ssl.train import TrainSettings, pretrain
+from thetascope.ssl.stacked import fuse, unfuse
+from thetascope.ssl.train import TrainSettings
 
 THETAS = [0.0, 45.0, 90.0]
 
 
-def _model(seed=0):
-    torch.manual_seed(seed)
-    return MoCo("resnet18", dim=16, K=16, m=0.99, T=0.2, split_bn=2)
-
-
-def _images():
-    images, _ = generate("phantom-polyp", count=32, size=32, seed=0)
-    return torch.from_numpy(images)[:, None].repeat(1, 3, 1, 1)
-
-
 def test_fuse_unfuse_round_trip_and_forward_equivalence():
-    mods = [_model(s).encoder_q for s in (0, 1)]
+    mods = [tiny_moco(s).encoder_q for s in (0, 1)]
     fused = fuse(mods)
     x = torch.rand(4, 3, 32, 32)
     for m in mods:
@@ -35,7 +24,7 @@ def test_fuse_unfuse_round_trip_and_forward_equivalence():
         want = torch.cat([m(x) for m in mods], 1)
         got = fused(x.repeat(1, 2, 1, 1))
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
-    copies = [_model(5).encoder_q for _ in mods]
+    copies = [tiny_moco(5).encoder_q for _ in mods]
     unfuse(fused, copies)
     for a, b in zip(mods, copies, strict=True):
         for (ka, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(),
@@ -45,25 +34,18 @@ def test_fuse_unfuse_round_trip_and_forward_equivalence():
 
 @pytest.fixture
 def float64():
-    """Exactness is checked in float64: in float32, training amplifies rounding noise
-    (1e-6 after one step, a few % after a handful of steps) in either implementation."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+    """Exactness is checked in float64 (``moco_helpers.default_dtype`` says why)."""
+    with default_dtype(torch.float64):
+        yield
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("queue_init", ["data", "random"])
 def test_stacked_training_equals_sequential(queue_init, float64):
-    x = _images().double()
+    x = phantom_images().double()
     settings = TrainSettings(steps=6, batch_size=8, lr=0.05, queue_init=queue_init,
                              precision="fp32")
-    seq_models = [_model() for _ in THETAS]
-    seq = [pretrain(md, x, pair_builder("fixed-theta", t), settings, seed=3)
-           for md, t in zip(seq_models, THETAS, strict=True)]
-    st_models = [_model() for _ in THETAS]
-    st = pretrain_stacked(st_models, x, THETAS, settings, seed=3)
+    seq, seq_models, st, st_models = train_fused_and_separate(THETAS, x, settings, seed=3)
     for a, b in zip(seq, st, strict=True):
         torch.testing.assert_close(torch.tensor(b), torch.tensor(a), atol=1e-6, rtol=1e-6)
     for ma, mb in zip(seq_models, st_models, strict=True):
