@@ -32,7 +32,8 @@ def run(
     config: Annotated[
         str | None,
         typer.Option("--config", "-c", help="YAML config file, or the name of a shipped one "
-                     "('default', 'smoke'). Default: the shipped default.yaml."),
+                     "(default, smoke, study, full-circle, paper, followup). Default: the "
+                     "shipped default.yaml."),
     ] = None,
     out: Annotated[
         Path | None,

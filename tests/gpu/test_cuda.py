@@ -171,3 +171,15 @@ def test_fused_theta_equals_separate_runs(device: torch.device) -> None:
         assert err <= state_tol, (f"θ={theta:g}: fused weights on {device} differ from a "
                                   f"separate run's by {err:.2e} (relative) in {worst}, "
                                   f"bound {state_tol:g}")
+
+
+def test_theta_batch_auto_fuses_on_the_gpu(device):
+    """``theta_batch: auto`` measures one model's peak memory and fuses what fits."""
+    if device.type != "cuda":
+        pytest.skip("auto resolves to 1 on a CPU (tests/sweep/test_theta_batch.py)")
+    from thetascope.config import load_config
+    from thetascope.sweep.theta_batch import resolve_theta_batch
+
+    cfg = load_config("default", ["sweep.thetas=0:180:30"])
+    resolved, why = resolve_theta_batch(cfg, device)
+    assert 2 <= resolved.sweep.theta_batch <= 7, why  # 7 θ; an 80 GB GPU fits them all

@@ -63,7 +63,8 @@ def _assert_one_line_error(result, *needles: str) -> str:
 @pytest.mark.slow
 def test_disk_full_mid_cell_keeps_finished_cells_and_resumes(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    monkeypatch.setattr(store, "np", _DiskFillsUp(ok=2))
+    # 4 writes succeed: the 2 reference cells (dispatched first) and 2 of the 4 θ cells
+    monkeypatch.setattr(store, "np", _DiskFillsUp(ok=4))
     failed = _run(out, "-s", "sweep.thetas=[0, 90]")
     line = _assert_one_line_error(failed, "cannot write", "maps.npz: No space left on device",
                                   "free some space", "re-run the same command",

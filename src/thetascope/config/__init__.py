@@ -214,6 +214,13 @@ def builtin_config_path(name: str) -> Path:
     return Path(str(resources.files("thetascope") / "configs" / f"{name}.yaml"))
 
 
+def shipped_config_names() -> list[str]:
+    """The configs shipped inside the package: ``default``, ``smoke``, ``study``, …"""
+    return sorted(p.name.removesuffix(".yaml") for p in
+                  resources.files("thetascope").joinpath("configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
 def load_config(path: str | Path | None = None,
                 overrides: list[str] | None = None) -> ExperimentConfig:
     """Read a YAML config (``None``: the shipped ``default.yaml``), apply ``--set`` overrides
@@ -226,7 +233,7 @@ def load_config(path: str | Path | None = None,
             p = shipped
         else:
             raise ConfigError(f"config file not found: {p} (give a YAML path, or a shipped "
-                              "name: default, smoke, paper, followup)")
+                              f"name: {', '.join(shipped_config_names())})")
     raw = read_yaml_config(p)
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping of sections")

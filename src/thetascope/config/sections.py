@@ -244,9 +244,10 @@ class SweepConfig(_Strict):
     )
     thetas: list[float] = Field(default_factory=lambda: [0, 30, 60, 90, 120, 150, 180])
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
-    theta_batch: int = Field(
-        1, ge=1, description="Train this many fixed-θ models at once as one fused network "
-        "(MoCo v2, ResNets); 1: one at a time. Faster on a GPU (2.4-4.5x), slower on a CPU."
+    theta_batch: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="Train this many fixed-θ models at once as one fused network "
+        "(MoCo v2, ResNets); 1: one at a time. auto: as many as fit a CUDA GPU's free memory "
+        "(at most 8; 2.4-4.5x faster there), 1 on a CPU (where fusion is slower)."
     )
     references: list[Literal["untrained", "resample", "chance"]] = Field(
         default_factory=lambda: ["untrained", "resample", "chance"],

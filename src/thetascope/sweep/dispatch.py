@@ -31,6 +31,7 @@ from thetascope.ssl.registry import get_encoder, get_method
 from thetascope.sweep.executors import LocalExecutor, create_executor
 from thetascope.sweep.plan import Cell
 from thetascope.sweep.store import ResultStore
+from thetascope.sweep.theta_batch import fused_k
 from thetascope.sweep.work import Task, TaskResult, WorkContext, pick_device
 
 log = logging.getLogger("thetascope")
@@ -116,7 +117,7 @@ def theta_batches(tasks: list[Task], k: int) -> list[Task]:
 
 
 def check_theta_batch(cfg: ExperimentConfig) -> None:
-    if cfg.sweep.theta_batch == 1 or cfg.sweep.protocol != "fixed-theta":
+    if fused_k(cfg) == 1:
         return
     method, encoder = get_method(cfg.ssl.method), get_encoder(cfg.ssl.encoder)
     if not (method.theta_fusion and encoder.theta_fusion):
@@ -136,8 +137,7 @@ def check_theta_batch(cfg: ExperimentConfig) -> None:
 def warn_theta_batch_on_cpu(cfg: ExperimentConfig, console: Console) -> None:
     """Fused θ-models pay on a GPU and cost on a CPU: say so when a run on this machine
     (local or process executor) fuses them on the CPU. Ray workers pick their own device."""
-    if (cfg.sweep.theta_batch == 1 or cfg.sweep.protocol != "fixed-theta"
-            or cfg.runtime.executor == "ray"):
+    if fused_k(cfg) == 1 or cfg.runtime.executor == "ray":
         return
     if cfg.runtime.device != "cuda" and pick_device(cfg.runtime.device).type == "cpu":
         console.print(
@@ -243,10 +243,13 @@ def dispatch(pending: list[Cell], cfg: ExperimentConfig, datasets: dict[str, Loa
                     loaded[c.pretrain_key] = (state, store.read_unit_losses(c.pretrain_key))
                 pretrained = loaded[c.pretrain_key]
             cell_tasks.append(Task("cell", c.key, c, pretrained))
-        if cfg.sweep.theta_batch > 1 and cfg.sweep.protocol == "fixed-theta":
-            cell_tasks = theta_batches(cell_tasks, cfg.sweep.theta_batch)
+        if fused_k(cfg) > 1:
+            cell_tasks = theta_batches(cell_tasks, fused_k(cfg))
         cell_tasks += [Task("baseline", c.key, c) for c in baselines]
-        cell_tasks += [Task("reference", c.key, c) for c in references]
+        # a reference task explains the untrained model at every θ of its (dataset, seed):
+        # on a dense grid the longest task by far (360 θ: ≈ 6 min against 4.4 s a cell), so
+        # it starts first and overlaps the cells instead of running alone after them
+        cell_tasks = [Task("reference", c.key, c) for c in references] + cell_tasks
         executor.run(cell_tasks, ctx, on_any, on_error, monitor)
         log.info("tasks finished in %.1f s", time.perf_counter() - t0)
     return failures

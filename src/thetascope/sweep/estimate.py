@@ -26,6 +26,7 @@ from thetascope.precision import resolve_precision
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.train import TrainSettings, pretrain
 from thetascope.sweep.cell import build_model
+from thetascope.sweep.theta_batch import resolve_theta_batch
 from thetascope.sweep.work import pick_device
 
 
@@ -86,6 +87,7 @@ def estimate(cfg: ExperimentConfig, datasets: dict[str, LoadedDataset],
              warmup: int = 1, measure: int = 3) -> Estimate:
     device = pick_device(cfg.runtime.device)
     cfg = resolve_precision(cfg, device)
+    cfg, _ = resolve_theta_batch(cfg, device)
     ds = max(datasets.values(), key=lambda d: len(d.ssp))
     n_cells = len(datasets) * len(cfg.sweep.thetas) * len(cfg.sweep.seeds)
     fits = n_cells if cfg.sweep.protocol == "fixed-theta" else \

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from thetascope.config import PROTOCOL_VERSION, ExperimentConfig, stable_hash
 from thetascope.data.sample import LoadedDataset
+from thetascope.sweep.theta_batch import fused_k
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ def cell_identity(cfg: ExperimentConfig, spec_dump: dict, data_fp: str, theta: f
         "saliency": saliency, "metrics": metrics,
         "protocol": cfg.sweep.protocol, "theta": float(theta), "seed": int(seed),
     }
-    if cfg.sweep.theta_batch > 1 and cfg.sweep.protocol == "fixed-theta":
+    if fused_k(cfg) > 1:
         # fused training equals one-by-one training exactly in float64 but not bit for bit
         # in float32, so its results are kept apart
-        ident["theta_batch"] = cfg.sweep.theta_batch
+        ident["theta_batch"] = fused_k(cfg)
     if cfg.downstream.enabled:  # only when on, so cells computed without it keep their keys
         ident["downstream"] = cfg.downstream.model_dump(mode="json")
         for own in ("baselines", "baseline_augment"):  # baseline cells only (their own keys)

@@ -46,6 +46,7 @@ from thetascope.sweep.store import (
     atomic_write_parquet,
     atomic_write_text,
 )
+from thetascope.sweep.theta_batch import resolve_theta_batch
 from thetascope.sweep.work import pick_device
 
 log = logging.getLogger("thetascope")
@@ -156,11 +157,14 @@ def _run(cfg: ExperimentConfig, out: Path, force: bool, console: Console,
         torch.set_num_threads(cfg.runtime.threads)
     device = pick_device(cfg.runtime.device)
     cfg = resolve_precision(cfg, device)  # "auto" -> bf16 or fp32 on this machine's device
+    cfg, fused_why = resolve_theta_batch(cfg, device)  # "auto" -> 1 on a CPU, K on a GPU
     fp = fingerprint(cfg)
     atomic_write_text(out / "config.yaml",
                       f"# thetascope resolved config; fingerprint {fp}\n" + dump_config(cfg))
     log.info("run %s into %s (fingerprint %s, device %s, %d torch threads)", cfg.name, out, fp,
              device, torch.get_num_threads())
+    if fused_why:
+        log.info("sweep.theta_batch auto -> %d (%s)", cfg.sweep.theta_batch, fused_why)
     store = ResultStore(out)
     if (n_tmp := store.clean_temporaries()):
         log.info("removed %d temporary leftovers of an interrupted run", n_tmp)
