@@ -116,30 +116,6 @@ def _as_images(images: Any) -> np.ndarray:
     return a
 
 
-def _saliency_net(module: Any, channels_last: bool) -> Any:
-    """``SaliencyEncoder`` (BN folded) around ``module``; the module as it is when
-    ``torch.fx`` cannot trace it (data-dependent control flow): same maps, a little slower."""
-    import torch
-    import torch.fx
-    import torch.nn.functional as F
-
-    from thetascope.attribution.inference import SaliencyEncoder
-
-    try:
-        return SaliencyEncoder(module, channels_last=channels_last)
-    except (torch.fx.proxy.TraceError, TypeError, NotImplementedError, RuntimeError):
-
-        class _Plain(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = module
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return F.normalize(self.net(x), dim=1)
-
-        return _Plain()
-
-
 def saliency(embed: Any, images: Any, theta: float = 0.0, *, seed: int = 0,
              config: ConfigLike = None, device: str | None = None,
              **options: Any) -> np.ndarray:
@@ -158,6 +134,7 @@ def saliency(embed: Any, images: Any, theta: float = 0.0, *, seed: int = 0,
     """
     import torch
 
+    from thetascope.attribution.inference import SaliencyEncoder
     from thetascope.precision import resolve_precision
     from thetascope.sweep.explain import explain_embedding
 
@@ -178,7 +155,8 @@ def saliency(embed: Any, images: Any, theta: float = 0.0, *, seed: int = 0,
     was_training = embed.training
     embed.eval()
     try:
-        net = _saliency_net(embed, cfg.saliency.precision == "bf16")
+        # BN folded where torch.fx can trace ``embed`` (attribution/inference.py)
+        net = SaliencyEncoder(embed, channels_last=cfg.saliency.precision == "bf16")
         return explain_embedding(net, x, float(theta), cfg, dev, seed)
     finally:
         embed.train(was_training)

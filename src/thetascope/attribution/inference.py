@@ -70,7 +70,8 @@ def fold_batch_norms(net: nn.Module,
                      ) -> nn.Module:
     """A module computing eval-mode ``net`` with every conv → BN pair fused into one
     convolution (in ``memory_format``) and the BN made an ``nn.Identity``; ``net`` itself
-    when it has no BN.
+    when it has no BN or ``torch.fx`` cannot trace it (data-dependent control flow: the
+    same maps, without the speed-up).
 
     The pairs come from a ``torch.fx`` trace: a convolution whose only user is a batch
     norm, each module called once. The result is a shallow copy of ``net``'s module tree
@@ -86,7 +87,10 @@ def fold_batch_norms(net: nn.Module,
         return net
     if net.training:
         raise ValueError("fold_batch_norms folds running statistics: call net.eval() first")
-    graph = _ConvBNLeafTracer().trace(net)
+    try:
+        graph = _ConvBNLeafTracer().trace(net)
+    except fx.proxy.TraceError:  # data-dependent control flow: used as it is, unfolded
+        return net
     calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
     modules = dict(net.named_modules())
     folded = _tree_copy(net)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,30 +34,21 @@ class GeometryConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- SSP
-def _registered_method(name: str) -> str:
-    """A name of the SSL-method registry (``ssl/registry.py``: built-ins and registered)."""
-    from thetascope.ssl.registry import get_method
+def _registered(kind: str) -> Callable[[str], str]:
+    """A validator accepting the names of one ``ssl/registry.py`` registry (built-ins and
+    registered); the registry's ``UnknownNameError`` is a ``ValueError`` listing them."""
 
-    try:
-        get_method(name)
-    except KeyError as exc:
-        raise ValueError(str(exc)) from None
-    return name
+    def check(name: str) -> str:
+        from thetascope.ssl import registry  # at validation time: the registry imports config
 
+        (registry.get_encoder if kind == "encoder" else registry.get_method)(name)
+        return name
 
-def _registered_encoder(name: str) -> str:
-    """A name of the encoder registry (``ssl/registry.py``: built-ins and registered)."""
-    from thetascope.ssl.registry import get_encoder
-
-    try:
-        get_encoder(name)
-    except KeyError as exc:
-        raise ValueError(str(exc)) from None
-    return name
+    return check
 
 
-MethodName = Annotated[str, AfterValidator(_registered_method)]
-EncoderName = Annotated[str, AfterValidator(_registered_encoder)]
+MethodName = Annotated[str, AfterValidator(_registered("method"))]
+EncoderName = Annotated[str, AfterValidator(_registered("encoder"))]
 
 
 class SSLConfig(_Strict):

@@ -167,7 +167,7 @@ def get_dataset(name: str) -> DatasetEntry:
 
 def unknown_dataset(name: str) -> str:
     return (f"unknown dataset {name!r}; registered: {', '.join(dataset_names())} (add one "
-            "with thetascope.data.catalog.register_dataset)")
+            "with thetascope.register_dataset)")
 
 
 def _lookup() -> None:

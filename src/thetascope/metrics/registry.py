@@ -176,7 +176,7 @@ def find_metric(name: str) -> MetricSpec | None:
 
 def unknown_metric(name: str) -> str:
     return (f"unknown metric {name!r}; registered: {', '.join(metric_names())} (add one with "
-            "thetascope.metrics.registry.register_metric; a metric registered in a script "
+            "thetascope.register_metric; a metric registered in a script "
             "exists in that process only: runtime.executor=local, or an entry point)")
 
 
