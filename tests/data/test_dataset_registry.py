@@ -60,7 +60,7 @@ def registered():
 
     yield add
     for name in names:
-        if name in catalog._REGISTRY:
+        if name in dataset_names():
             unregister_dataset(name)
 
 
@@ -210,13 +210,12 @@ def test_entry_point_datasets_load_on_first_lookup(monkeypatch):
         register_dataset("from-plugin", discs(4))
 
     ep = SimpleNamespace(name="demo", value="demo_pkg:register", dist=None, load=lambda: plugin)
-    monkeypatch.setattr("thetascope.plugins.entry_points",
-                        lambda group: [ep] if group == "thetascope.datasets" else [])
-    monkeypatch.setitem(catalog._state, "plugins", False)
-    try:
+    with catalog.DATASETS.scoped():  # undoes the plugin's registration on exit
+        monkeypatch.setattr("thetascope.plugins.entry_points",
+                            lambda group: [ep] if group == "thetascope.datasets" else [])
+        assert catalog.DATASETS.load_plugins() == ["demo"]
         assert get_dataset("from-plugin").origin == "entry point"
-    finally:
-        catalog._REGISTRY.pop("from-plugin", None)
+    assert "from-plugin" not in dataset_names()
 
 
 # --------------------------------------------------------------------------- end to end

@@ -152,13 +152,12 @@ def test_run_time_metrics_need_the_local_executor():
 def test_entry_point_metrics_load_on_first_lookup(monkeypatch):
     ep = SimpleNamespace(name="demo", value="demo_pkg:register", dist=None,
                          load=lambda: lambda: register_metric("from_plugin", peak_hit))
-    monkeypatch.setattr("thetascope.plugins.entry_points",
-                        lambda group: [ep] if group == "thetascope.metrics" else [])
-    monkeypatch.setitem(registry._state, "plugins", False)
-    try:
+    with registry.METRIC_REGISTRY.scoped():  # undoes the plugin's registration on exit
+        monkeypatch.setattr("thetascope.plugins.entry_points",
+                            lambda group: [ep] if group == "thetascope.metrics" else [])
+        assert registry.METRIC_REGISTRY.load_plugins() == ["demo"]
         assert get_metric("from_plugin").origin == "entry point"
-    finally:
-        registry._REGISTRY.pop("from_plugin", None)
+    assert "from_plugin" not in metric_names()
 
 
 @pytest.mark.slow

@@ -28,15 +28,15 @@ is in memory already; ``data.cache`` applies to file datasets).
 The built-in kinds (``mri-lesion``, ``folder``, ``brats``, ...) are registered through the
 same function, with their config model (``spec``): their loader gets ``(spec, LoadOptions)``
 and returns a ``RawSet``. An installed package adds datasets through the
-``thetascope.datasets`` entry point group, read on the registry's first lookup. A dataset
-registered in a script exists in that process only: a report regenerated later from
-another process cannot redraw its images.
+``thetascope.datasets`` entry point group, read on the registry's first lookup (``DATASETS``,
+a ``thetascope.registry.Registry``, holds that lifecycle). A dataset registered in a script
+exists in that process only: a report regenerated later from another process cannot redraw
+its images.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import re
 from collections.abc import Callable, Iterator
@@ -46,7 +46,7 @@ from typing import Any
 from thetascope.data.builtin import RawSet
 from thetascope.data.inmemory import as_rawset
 from thetascope.data.problems import DataError, LoadOptions
-from thetascope.plugins import load_entry_points
+from thetascope.registry import Registry
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
@@ -65,8 +65,10 @@ class DatasetEntry:
     origin: str = "runtime"
 
 
-_REGISTRY: dict[str, DatasetEntry] = {}
-_state = {"builtins": False, "plugins": False}
+DATASETS: Registry[DatasetEntry] = Registry(
+    "dataset", "thetascope.datasets", lambda: _builtins(),
+    "add one with thetascope.register_dataset",
+    error=DataError, sort_names=False, fixed_builtins=True)
 
 
 def register_dataset(name: str, loader: Any = None, *, description: str = "",
@@ -83,16 +85,10 @@ def register_dataset(name: str, loader: Any = None, *, description: str = "",
     if loader is None:
         return lambda f: register_dataset(name, f, description=description, replace=replace,
                                           spec=spec, cached=cached, origin=origin)
-    _builtins()
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"dataset name {name!r}: use letters, digits and '_', '-', '.', "
                          "'+' (at most 64, starting with a letter or digit), e.g. 'my-scans'")
-    old = _REGISTRY.get(name)
-    if old is not None and (old.origin == "builtin" or not replace):
-        raise ValueError(f"dataset {name!r} is already registered ({old.origin}); "
-                         + ("built-ins cannot be replaced; pick another name"
-                            if old.origin == "builtin" else
-                            "pass replace=True, or unregister_dataset it first"))
+    DATASETS.check_free(name, replace)
     if spec is not None:
         load = loader
     elif callable(loader):
@@ -100,7 +96,7 @@ def register_dataset(name: str, loader: Any = None, *, description: str = "",
     else:
         raw = as_rawset(loader, name, description)  # arrays given now: checked now
         load = _from_data(name, raw)
-    _REGISTRY[name] = DatasetEntry(name, load, cached, spec, description, origin)
+    DATASETS.add(DatasetEntry(name, load, cached, spec, description), replace, origin=origin)
     return loader
 
 
@@ -132,12 +128,7 @@ def _from_data(name: str, raw: RawSet):
 
 def unregister_dataset(name: str) -> None:
     """Remove a dataset registered at run time (built-ins stay)."""
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise KeyError(f"dataset {name!r} is not registered")
-    if entry.origin == "builtin":
-        raise ValueError(f"dataset {name!r} is a built-in and cannot be unregistered")
-    del _REGISTRY[name]
+    DATASETS.remove(name)
 
 
 @contextlib.contextmanager
@@ -145,39 +136,24 @@ def registered_dataset(name: str, loader: Any, **kwargs) -> Iterator[DatasetEntr
     """``register_dataset`` for the ``with`` block only."""
     register_dataset(name, loader, **kwargs)
     try:
-        yield _REGISTRY[name]
+        yield DATASETS.get(name)
     finally:
-        _REGISTRY.pop(name, None)
+        with contextlib.suppress(KeyError):
+            DATASETS.remove(name)
 
 
 def dataset_names() -> tuple[str, ...]:
     """Every registered dataset kind: the built-ins first, then the others in order."""
-    _lookup()
-    return tuple(_REGISTRY)
+    return tuple(DATASETS.names())
 
 
 def get_dataset(name: str) -> DatasetEntry:
     """The registered dataset ``name``, or a ``DataError`` that lists the registered ones."""
-    _lookup()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise DataError(unknown_dataset(name)) from None
+    return DATASETS.get(name)
 
 
 def unknown_dataset(name: str) -> str:
-    return (f"unknown dataset {name!r}; registered: {', '.join(dataset_names())} (add one "
-            "with thetascope.register_dataset)")
-
-
-def _lookup() -> None:
-    _builtins()
-    if not _state["plugins"]:
-        _state["plugins"] = True
-        before = set(_REGISTRY)
-        load_entry_points("thetascope.datasets")
-        for name in set(_REGISTRY) - before:
-            _REGISTRY[name] = dataclasses.replace(_REGISTRY[name], origin="entry point")
+    return DATASETS.unknown(name)
 
 
 def _layout(module: str, function: str) -> Callable[..., RawSet]:
@@ -190,9 +166,7 @@ def _layout(module: str, function: str) -> Callable[..., RawSet]:
 
 
 def _builtins() -> None:
-    if _state["builtins"]:
-        return
-    _state["builtins"] = True
+    """Register the built-in kinds (``DATASETS`` calls this once, on first use)."""
     from thetascope.config import datasets as c
     from thetascope.data.builtin import load_builtin_arrays
     from thetascope.data.folder import load_folder

@@ -14,7 +14,8 @@
 The built-ins (``metrics/overlap.py``) are registered through the same function, and the
 config's ``metrics.names`` and ``analysis.metric`` accept exactly ``metric_names()``. An
 installed package adds metrics through the ``thetascope.metrics`` entry point group
-(``thetascope.plugins``), read on the registry's first lookup.
+(``thetascope.plugins``), read on the registry's first lookup (``METRIC_REGISTRY``, a
+``thetascope.registry.Registry``, holds the lifecycle).
 
 The contract of ``fn(saliency_map, mask) -> float`` (``score_image`` calls it per image):
 
@@ -44,7 +45,6 @@ workers import thetascope afresh, so register such metrics through the entry poi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,7 +52,7 @@ from typing import Literal
 
 import numpy as np
 
-from thetascope.plugins import load_entry_points
+from thetascope.registry import Registry
 
 # Names every results table already uses for something else.
 RESERVED = {"mask_outside_valid", "probe_accuracy", "fewshot_dice", "finetune_dice",
@@ -93,8 +93,11 @@ class MetricSpec:
             ) from None
 
 
-_REGISTRY: dict[str, MetricSpec] = {}
-_state = {"builtins": False, "plugins": False}
+METRIC_REGISTRY: Registry[MetricSpec] = Registry(
+    "metric", "thetascope.metrics", lambda: _builtins(),
+    "add one with thetascope.register_metric; a metric registered in a script exists in that "
+    "process only: runtime.executor=local, or an entry point",
+    error=ValueError, sort_names=False, fixed_builtins=True)
 
 
 def register_metric(name: str, fn: Callable[..., float] | None = None, *,
@@ -108,7 +111,6 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, *,
         return lambda f: register_metric(name, f, binarized=binarized, with_valid=with_valid,
                                          chance=chance, label=label, about=about,
                                          replace=replace, origin=origin)
-    _builtins()
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"metric name {name!r}: use a letter then letters, digits or '_' "
                          "(at most 48), e.g. 'peak_distance'")
@@ -122,25 +124,14 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, *,
         raise ValueError(f"metric {name!r}: binarized and with_valid exclude each other")
     if chance not in ("noise", "share"):
         raise ValueError(f"metric {name!r}: chance must be 'noise' or 'share', got {chance!r}")
-    old = _REGISTRY.get(name)
-    if old is not None and (old.origin == "builtin" or not replace):
-        raise ValueError(f"metric {name!r} is already registered ({old.origin}); "
-                         + ("built-ins cannot be replaced; pick another name" if
-                            old.origin == "builtin" else "pass replace=True, or "
-                            "unregister_metric it first"))
-    _REGISTRY[name] = MetricSpec(name, fn, binarized, with_valid, chance, label or name,
-                                 about, origin)
+    spec = MetricSpec(name, fn, binarized, with_valid, chance, label or name, about)
+    METRIC_REGISTRY.add(spec, replace, origin=origin)
     return fn
 
 
 def unregister_metric(name: str) -> None:
     """Remove a metric registered at run time (built-ins stay)."""
-    spec = _REGISTRY.get(name)
-    if spec is None:
-        raise KeyError(f"metric {name!r} is not registered")
-    if spec.origin == "builtin":
-        raise ValueError(f"metric {name!r} is a built-in and cannot be unregistered")
-    del _REGISTRY[name]
+    METRIC_REGISTRY.remove(name)
 
 
 @contextlib.contextmanager
@@ -148,52 +139,33 @@ def registered_metric(name: str, fn: Callable[..., float], **kwargs) -> Iterator
     """``register_metric`` for the ``with`` block only."""
     register_metric(name, fn, **kwargs)
     try:
-        yield _REGISTRY[name]
+        yield METRIC_REGISTRY.get(name)
     finally:
-        _REGISTRY.pop(name, None)
+        with contextlib.suppress(KeyError):
+            METRIC_REGISTRY.remove(name)
 
 
 def metric_names() -> tuple[str, ...]:
     """Every registered metric: the built-ins first, then the others in order."""
-    _lookup()
-    return tuple(_REGISTRY)
+    return tuple(METRIC_REGISTRY.names())
 
 
 def get_metric(name: str) -> MetricSpec:
     """The registered metric ``name``, or a ValueError that lists the registered ones."""
-    _lookup()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(unknown_metric(name)) from None
+    return METRIC_REGISTRY.get(name)
 
 
 def find_metric(name: str) -> MetricSpec | None:
     """The registered metric ``name``, or None (labels of a report read in another process)."""
-    _lookup()
-    return _REGISTRY.get(name)
+    return METRIC_REGISTRY.find(name)
 
 
 def unknown_metric(name: str) -> str:
-    return (f"unknown metric {name!r}; registered: {', '.join(metric_names())} (add one with "
-            "thetascope.register_metric; a metric registered in a script "
-            "exists in that process only: runtime.executor=local, or an entry point)")
-
-
-def _lookup() -> None:
-    _builtins()
-    if not _state["plugins"]:
-        _state["plugins"] = True
-        before = set(_REGISTRY)
-        load_entry_points("thetascope.metrics")
-        for name in set(_REGISTRY) - before:  # workers load these too
-            _REGISTRY[name] = dataclasses.replace(_REGISTRY[name], origin="entry point")
+    return METRIC_REGISTRY.unknown(name)
 
 
 def _builtins() -> None:
-    if _state["builtins"]:
-        return
-    _state["builtins"] = True
+    """Register the built-ins (``METRIC_REGISTRY`` calls this once, on first use)."""
     from thetascope.metrics.overlap import dice, dice_paper, iou, mass_in_mask, pointing_game
 
     b = {"origin": "builtin"}

@@ -25,101 +25,40 @@ packages' entry points (``thetascope.encoders`` / ``thetascope.methods``, see
 ``thetascope.plugins``). ``ENCODERS.origin(name)`` says which: ``builtin``, ``entry point``
 or ``runtime`` (registered by a script: it exists in that process only, so worker processes,
 ``runtime.executor`` process or ray, do not have it; ``sweep/preflight.py`` refuses that).
+That lifecycle is ``thetascope.registry.Registry``'s, shared with datasets and metrics.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from thetascope.plugins import load_entry_points
+from thetascope.registry import Registry as _Registry
+from thetascope.registry import UnknownNameError as UnknownNameError  # re-exported
 from thetascope.ssl.specs import EncoderFactory, EncoderSpec, MethodBuilder, MethodSpec
 
 T = TypeVar("T", EncoderSpec, MethodSpec)
 
 
-class UnknownNameError(KeyError, ValueError):
-    """A name no registry entry has; the message lists the registered names."""
+class Registry(_Registry[T]):
+    """``thetascope.registry.Registry`` for encoder and method specs: a spec whose factory
+    (or build) is defined in the built-ins module is a built-in, however it is added.
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+        Registry("encoder", "thetascope.encoders", "thetascope.ssl.encoders", "hint")
+    """
 
-
-class Registry(Generic[T]):
-    """Name → spec, filled by built-ins (``builtins``: a module imported once, which
-    registers them) and by entry points (``group``), each loaded on first use."""
-
-    def __init__(self, kind: str, group: str, builtins: str, hint: str) -> None:
-        self.kind, self.group, self.builtins, self.hint = kind, group, builtins, hint
-        self._items: dict[str, T] = {}
-        self._origins: dict[str, str] = {}
-        self._loading: str | None = None  # "entry point" while those load
-        self._booted = self._plugins_loaded = False
-
-    def _boot(self) -> None:
-        if not self._booted:
-            self._booted = True  # set first: the built-ins module registers through us
-            importlib.import_module(self.builtins)
-
-    def _ready(self) -> None:
-        self._boot()
-        if not self._plugins_loaded:
-            self._plugins_loaded = True
-            self._loading = "entry point"
-            try:
-                load_entry_points(self.group)
-            finally:
-                self._loading = None
-
-    def add(self, spec: T, overwrite: bool = False) -> T:
-        self._boot()
-        if spec.name in self._items and not overwrite:
-            raise ValueError(f"{self.kind} {spec.name!r} is already registered; pass "
-                             "overwrite=True to replace it, or choose another name")
-        self._items[spec.name] = spec
+    def add(self, spec: T, overwrite: bool = False, *, origin: str = "runtime") -> T:
         fn = spec.factory if isinstance(spec, EncoderSpec) else spec.build
-        builtin = getattr(fn, "__module__", None) == self.builtins
-        self._origins[spec.name] = "builtin" if builtin else self._loading or "runtime"
-        return spec
+        if getattr(fn, "__module__", None) == self.builtins:
+            origin = "builtin"
+        return super().add(spec, overwrite, origin=origin)
 
-    def get(self, name: str) -> T:
-        self._ready()
-        try:
-            return self._items[name]
-        except KeyError:
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; registered: "
-                           f"{', '.join(self.names())} ({self.hint})") from None
-
-    def names(self) -> list[str]:
-        self._ready()
-        return sorted(self._items)
-
-    def origin(self, name: str) -> str:
-        """``builtin``, ``entry point`` or ``runtime`` (registered by a script)."""
-        self.get(name)
-        return self._origins[name]
-
-    def remove(self, name: str) -> T:
-        self._boot()
-        if name not in self._items:
-            raise KeyError(f"{self.kind} {name!r} is not registered")
-        self._origins.pop(name, None)
-        return self._items.pop(name)
-
-    @contextlib.contextmanager
-    def scoped(self) -> Iterator[None]:
-        self._ready()
-        saved, origins = dict(self._items), dict(self._origins)
-        try:
-            yield
-        finally:
-            self._items.clear()
-            self._items.update(saved)
-            self._origins.clear()
-            self._origins.update(origins)
+    def _load_entry_points(self) -> list[str]:
+        # looked up here at call time, so patching this module's name (tests do) takes effect
+        return load_entry_points(self.group)
 
 
 ENCODERS: Registry[EncoderSpec] = Registry(
