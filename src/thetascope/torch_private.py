@@ -43,8 +43,8 @@ def has_fused_sgd_kernel(device: torch.device) -> bool:
 
 
 def fused_sgd_(params: list[torch.Tensor], grads: list[torch.Tensor],
-               bufs: list[torch.Tensor], *, weight_decay: float, momentum: float, lr: float,
-               is_first_step: bool) -> None:
+               bufs: list[torch.Tensor], *, weight_decay: float, momentum: float,
+               lr: float | torch.Tensor, is_first_step: bool) -> None:
     """One SGD step (momentum, weight decay, no dampening or Nesterov) over many tensors
     in one kernel: ``buf = g + wd·p`` on the first step, else ``buf = m·buf + g + wd·p``;
     ``p -= lr·buf``.

@@ -43,7 +43,7 @@ RENAMES = {
 SECTION = {TrainSettings: "ssl", SmoothGradSettings: "saliency",
            DownstreamSettings: "downstream", VerdictSettings: "analysis",
            SignatureSettings: "analysis"}
-NOT_IN_CONFIG = {TrainSettings: {"channels_last"}}  # bench-only knobs
+NOT_IN_CONFIG = {TrainSettings: {"channels_last", "cuda_graph"}}  # bench-only knobs
 
 
 def build(cls, cfg: ExperimentConfig):

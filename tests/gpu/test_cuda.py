@@ -14,6 +14,7 @@ so all of them finish in seconds there. TF32 is switched off: the checks are of 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -183,3 +184,66 @@ def test_theta_batch_auto_fuses_on_the_gpu(device):
     cfg = load_config("default", ["sweep.thetas=0:180:30"])
     resolved, why = resolve_theta_batch(cfg, device)
     assert 2 <= resolved.sweep.theta_batch <= 7, why  # 7 θ; an 80 GB GPU fits them all
+
+
+# The two checks below are of what only CUDA has: blocking host syncs and CUDA graphs.
+# ``benchmarks/device_run.sh`` runs them after the checks above, which gate its timings,
+# and records their result without stopping (they were written without a GPU at hand).
+
+
+def _cuda_only(device: torch.device) -> None:
+    if device.type != "cuda":
+        pytest.skip("host syncs and CUDA graphs exist on CUDA only")
+
+
+def _sync_warnings(device: torch.device, steps: int, cuda_graph: bool) -> int:
+    """Host syncs torch reports (``set_sync_debug_mode``) over a whole ``pretrain``."""
+    images = phantom_images(count=32, size=64)
+    model = tiny_moco().to(device)
+    settings = TrainSettings(steps=steps, batch_size=8, precision="fp32",
+                             cuda_graph=cuda_graph)
+    torch.cuda.synchronize(device)
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pretrain(model, images, pair_builder("fixed-theta", 30.0), settings, seed=3)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("cuda_graph", [False, True], ids=["eager", "graph"])
+def test_training_steps_do_not_sync(device: torch.device, cuda_graph: bool) -> None:
+    """A run's syncs are fixed costs (views to the device, the final read of the losses,
+    a graph's capture): eight more steps add none."""
+    _cuda_only(device)
+    few, more = (_sync_warnings(device, n, cuda_graph) for n in (6, 14))
+    assert more == few, f"{more - few} host syncs in 8 more steps ({few} in a 6-step run)"
+
+
+def test_graphed_training_equals_eager(device: torch.device) -> None:
+    """Three eager warm-up steps, a capture, then replays: the same loss curve and trained
+    state as eager steps (bounds as for the CPU comparison), in float64 (``split_bn: 1``,
+    so the key shuffle's draws cannot matter; the graph replays them in order anyway)."""
+    _cuda_only(device)
+    with default_dtype(torch.float64):
+        images = phantom_images(count=32, size=64)
+        pair = pair_builder("fixed-theta", 30.0)
+        runs = []
+        for graph in (False, True):
+            model = tiny_moco(split_bn=1).to(device)
+            settings = TrainSettings(steps=9, batch_size=8, lr=0.05, precision="fp32",
+                                     cuda_graph=graph)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                runs.append((pretrain(model, images, pair, settings, seed=3), model))
+            fell_back = [str(w.message) for w in caught if "CUDA graph" in str(w.message)]
+            assert not fell_back, fell_back[0]  # eager after a failed capture proves nothing
+    (eager, m_eager), (graphed, m_graphed) = runs
+    # the graph's learning rate is a float32 tensor (the fused kernel reads float), the
+    # eager one a Python float: 1e-8 apart, hence not bitwise
+    assert rel(graphed, eager) <= 1e-6, f"graphed losses {graphed} vs eager {eager}"
+    before = tiny_moco(split_bn=1)
+    err, worst = step_error(before.double(), m_eager.cpu(), m_graphed.cpu())
+    assert err <= 1e-5, f"graphed state differs from eager by {err:.2e}, most in {worst}"

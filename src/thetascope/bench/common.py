@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from thetascope.atomic import atomic_write_text
+
 
 @dataclass
 class Row:
@@ -109,12 +111,13 @@ def load_average() -> float:
 def write_results(rows: list[Row], out_dir: Path, extra: dict | None = None,
                   suffix: str = "") -> Path:
     """Write ``out_dir/<date>-<host><suffix>.json`` (suffix ``-cuda`` for GPU runs, so they
-    sit beside the same host's CPU results instead of replacing them)."""
+    sit beside the same host's CPU results instead of replacing them), atomically: the
+    suite rewrites it after every row, so a run cut short keeps the rows it measured."""
     out_dir.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname().replace("/", "_")
     path = out_dir / f"{date.today().isoformat()}-{host}{suffix}.json"
     m = machine()
     payload = {"machine": m, "load_average_at_start": (extra or {}).get("load"),
                "rows": [{**r.as_dict(), "machine": m} for r in rows], **(extra or {})}
-    path.write_text(json.dumps(payload, indent=1, default=str))
+    atomic_write_text(path, json.dumps(payload, indent=1, default=str))
     return path

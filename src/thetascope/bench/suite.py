@@ -59,18 +59,23 @@ def run_suite(quick: bool = False, only: list[str] | None = None,
     rows: list[Row] = []
     train_rate = 150.0
 
+    meta = {"load": load, "quick": quick, "device": str(dev)}
+
     def add(new: list[Row]) -> None:
         for r in new:
             rows.append(r)
             if on_row:
                 on_row(r)
+        write_results(rows, out_dir, meta, suffix="-cuda" if gpu else "")  # crash-safe
 
     for name in wanted:
         if name == "training":
             configs = [("resnet18", 32)] if quick else [("resnet18", 64), ("resnet18", 128),
                                                         ("resnet50", 128)]
-            new = training.bench_training(configs, steps=2 if quick else (30 if gpu else 10),
-                                          device=dev)
+            steps = 2 if quick else (30 if gpu else 10)
+            new = training.bench_training(configs, steps=steps, device=dev)
+            if gpu and not quick:  # research batches too (at 64 a GPU step is less launch-bound)
+                new += training.bench_training(configs, steps=steps, device=dev, batch=64)
             train_rate = new[0].value
             add(new)
         elif name == "smoothgrad":
@@ -95,6 +100,5 @@ def run_suite(quick: bool = False, only: list[str] | None = None,
             add([analysis.bench_hog_svm(*((6, 32, 4) if quick else (24, 64, 36)))])
         elif name == "default_run":
             add([bench_default_run()])
-    path = write_results(rows, out_dir, {"load": load, "quick": quick, "device": str(dev)},
-                         suffix="-cuda" if gpu else "")
+    path = write_results(rows, out_dir, meta, suffix="-cuda" if gpu else "")
     return rows, path

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -33,6 +34,7 @@ from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import make_pair, pair_builder
 from thetascope.ssl.stacked import pretrain_stacked
 from thetascope.ssl.train import TrainSettings, pretrain
+from thetascope.ssl.train_step import GraphedStep
 
 BATCH, K_QUEUE, DIM = 16, 64, 128
 
@@ -72,17 +74,17 @@ def _images(n: int, size: int) -> torch.Tensor:
     return torch.rand(n, 3, size, size)
 
 
-def _rate(step_times: list[float]) -> float:
+def _rate(step_times: list[float], batch: int = BATCH) -> float:
     """Images/s from the median step time: one slow step (another process, a page-fault
     storm) does not move it, unlike total time over a handful of steps."""
-    return BATCH / statistics.median(step_times)
+    return batch / statistics.median(step_times)
 
 
 class _ReferenceLoop:
     """The reference training loop, one step per call (so it can run interleaved)."""
 
     def __init__(self, encoder: str, images: torch.Tensor,
-                 device: torch.device | None = None) -> None:
+                 device: torch.device | None = None, batch: int = BATCH) -> None:
         torch.manual_seed(0)
         device = device or torch.device("cpu")
         self.model = ReferenceMoCo(MoCo(encoder, dim=DIM, K=K_QUEUE).query_encoder()).to(device)
@@ -90,13 +92,13 @@ class _ReferenceLoop:
         self.opt = torch.optim.SGD(self.model.encoder_q.parameters(), lr=0.03, momentum=0.9,
                                    weight_decay=1e-4)
         self.model.train()
-        self.n, self.step, self.losses = images.shape[0], 0, []
+        self.n, self.step, self.losses, self.batch = images.shape[0], 0, [], batch
 
     def __call__(self) -> float:
         """One step; returns its wall time in seconds."""
         t0 = time.perf_counter()
-        idx = (torch.arange(self.step * BATCH, (self.step + 1) * BATCH) % self.n).to(
-            self.a.device)
+        b = self.batch
+        idx = (torch.arange(self.step * b, (self.step + 1) * b) % self.n).to(self.a.device)
         logits, labels = self.model(self.a[idx], self.b[idx])
         loss = F.cross_entropy(logits, labels)
         self.opt.zero_grad()
@@ -109,11 +111,13 @@ class _ReferenceLoop:
 
 def _interleaved(encoder: str, images: torch.Tensor, steps: int, precision: str,
                  split_bn: int = 2, device: torch.device | None = None,
+                 batch: int = BATCH, cuda_graph: bool = False,
                  ) -> tuple[float, float, list, list]:
     """(reference img/s, thetascope img/s, their losses): one reference step runs after
     each ``pretrain`` step, so both sides see the same machine state (other processes, CPU
-    frequency after AMX bursts); rates come from median step times."""
-    ref = _ReferenceLoop(encoder, images, device)
+    frequency after AMX bursts); rates come from median step times. With ``cuda_graph``
+    the first 4 steps (warm-up and capture) are left out of the rates."""
+    ref = _ReferenceLoop(encoder, images, device, batch)
     torch.manual_seed(0)
     model = MoCo(encoder, dim=DIM, K=K_QUEUE, split_bn=split_bn).to(device or "cpu")
     ours_t: list[float] = []
@@ -125,16 +129,17 @@ def _interleaved(encoder: str, images: torch.Tensor, steps: int, precision: str,
         ref_t.append(ref())
         mark[0] = time.perf_counter()
 
-    settings = TrainSettings(steps=steps + 1, batch_size=BATCH, precision=precision)
+    skip = 1 + (GraphedStep.WARMUP if cuda_graph else 0)  # warm-up (and capture) steps
+    settings = TrainSettings(steps=steps + skip, batch_size=batch, precision=precision,
+                             cuda_graph=cuda_graph)
     losses = pretrain(model, images, pair_builder("fixed-theta", 30.0), settings, 0, on_step)
-    # step 0 is warm-up on both sides
-    return _rate(ref_t[1:]), _rate(ours_t[1:]), ref.losses, losses
+    return (_rate(ref_t[skip:], batch), _rate(ours_t[skip:], batch), ref.losses, losses)
 
 
-def step_flops(encoder: str, size: int) -> float:
+def step_flops(encoder: str, size: int, batch: int = BATCH) -> float:
     """FLOPs of one MoCo step: query forward + backward, key forward."""
     model = MoCo(encoder, dim=DIM, K=K_QUEUE)
-    x = torch.rand(BATCH, 3, size, size)
+    x = torch.rand(batch, 3, size, size)
     with FlopCounterMode(display=False) as fc:
         model.query_encoder()(x).sum().backward()
         with torch.no_grad():  # the key encoder is a copy of the query encoder: same FLOPs
@@ -146,38 +151,59 @@ LOSS_TOLERANCE = 0.05  # bf16 vs fp32 loss curves: max |difference| / mean fp32 
 
 
 def bench_training(configs: list[tuple[str, int]], steps: int = 6,
-                   device: torch.device | None = None) -> list[Row]:
-    """One fp32 and one bf16 row per (encoder, size); MFU is measured FLOP/s over this
-    device's matrix-multiply peak in the same precision, measured in the same run."""
+                   device: torch.device | None = None, batch: int = BATCH) -> list[Row]:
+    """One fp32 and one bf16 row per (encoder, size) at ``batch``; on CUDA two more, with
+    each step replayed from a CUDA graph (``TrainSettings.cuda_graph``). MFU is measured
+    FLOP/s over this device's matrix-multiply peak in the same precision, measured in the
+    same run."""
     device = device or torch.device("cpu")
     peaks = {"fp32": matmul_peak(torch.float32, device),
              "bf16": matmul_peak(torch.bfloat16, device)}
+    variants = [("fp32", False), ("bf16", False)]
+    if device.type == "cuda":
+        variants += [("fp32", True), ("bf16", True)]
     rows = []
     for encoder, size in configs:
-        images = _images(BATCH * 4, size)
-        flops = step_flops(encoder, size)
-        measured = {p: _interleaved(encoder, images, steps, p, device=device)
-                    for p in ("fp32", "bf16")}
+        images = _images(max(batch * 4, BATCH * 4), size)
+        flops = step_flops(encoder, size, batch)
+        measured, fell_back = {}, {}
+        for precision, graph in variants:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                measured[precision, graph] = _interleaved(
+                    encoder, images, steps, precision, device=device, batch=batch,
+                    cuda_graph=graph)
+            fell_back[precision, graph] = any("CUDA graph" in str(w.message) for w in caught)
         # the baseline's own BN (no split): what the framework costs apart from split BN
-        same_bn = _interleaved(encoder, images, steps, "fp32", split_bn=1, device=device)
-        fp32 = torch.tensor(measured["fp32"][3])
-        drift = float((torch.tensor(measured["bf16"][3]) - fp32).abs().max() / fp32.mean())
-        for precision, target in (("fp32", 0.95), ("bf16", 1.6)):
-            base, ours, ref_losses, losses = measured[precision]
-            notes = {"mfu": round(ours / BATCH * flops / peaks[precision], 4),
+        same_bn = _interleaved(encoder, images, steps, "fp32", split_bn=1, device=device,
+                               batch=batch)
+        fp32 = torch.tensor(measured["fp32", False][3])
+        for (precision, graph), (base, ours, ref_losses, losses) in measured.items():
+            target = 0.95 if precision == "fp32" else 1.6
+            notes = {"mfu": round(ours / batch * flops / peaks[precision], 4),
                      "matmul_peak_gflops": round(peaks[precision] / 1e9, 1),
-                     "flops_per_step": flops, "steps": steps, "device": str(device),
-                     "first_losses": losses[:3],
+                     "flops_per_step": flops, "steps": steps, "batch": batch,
+                     "device": str(device), "first_losses": losses[:3],
                      "reference_first_losses": ref_losses[:3]}
-            if precision == "fp32":
+            if graph:
+                notes["cuda_graph_fell_back_to_eager"] = fell_back[precision, graph]
+                eager = torch.tensor(measured[precision, False][3])
+                got = torch.tensor(losses[:len(eager)])  # the graphed run has 3 more steps
+                notes["loss_rel_diff_vs_eager"] = round(
+                    float((got - eager).abs().max() / eager.mean()), 6)
+            elif precision == "fp32":
                 notes["ratio_with_split_bn_1"] = round(same_bn[1] / same_bn[0], 4)
             if precision == "bf16":
+                drift = float((torch.tensor(losses)[:len(fp32)] - fp32).abs().max()
+                              / fp32.mean())
                 notes.update(loss_rel_diff_vs_fp32=round(drift, 4),
                              loss_tolerance=LOSS_TOLERANCE,
                              losses_within_tolerance=drift <= LOSS_TOLERANCE)
+            batch_label = "" if batch == BATCH else f" batch {batch}"
             rows.append(Row(
-                f"SSP training {encoder} {size}px {precision}"
-                + (" + channels_last" if precision == "bf16" else ""),
+                f"SSP training {encoder} {size}px{batch_label} {precision}"
+                + (" + channels_last" if precision == "bf16" else "")
+                + (" + CUDA graph" if graph else ""),
                 "reference MoCo loop (main_moco.py/builder.py style), fp32, interleaved "
                 "step by step", base, ours, "images/s", target, notes=notes))
     return rows

@@ -112,13 +112,18 @@ class MoCo(SSLModel):
         if self.freeze_queue:  # paper-compat: the reference code never refreshed negatives
             return
         b = keys.shape[0]
-        ptr = int(self.queue_ptr)
         if self.K % b != 0:
             raise ValueError(f"queue size K={self.K} is not a multiple of the batch size {b}")
-        self.queue[:, ptr : ptr + b] = keys.T.to(self.queue.dtype)
-        self.queue_ids[ptr : ptr + b] = UNKNOWN if ids is None else ids
-        self.queue_groups[ptr : ptr + b] = UNKNOWN if groups is None else groups
-        self.queue_ptr[0] = (ptr + b) % self.K
+        # the pointer stays on the device (no host read: on a GPU ``int(queue_ptr)`` would
+        # wait for the step's work, and a CUDA graph would freeze its value at capture)
+        slots = self.queue_ptr + torch.arange(b, device=self.queue_ptr.device)
+        self.queue.index_copy_(1, slots, keys.T.to(self.queue.dtype))
+        for record, source in ((self.queue_ids, ids), (self.queue_groups, groups)):
+            if source is None:
+                record.index_fill_(0, slots, UNKNOWN)
+            else:
+                record.index_copy_(0, slots, source.to(record.dtype))
+        self.queue_ptr.add_(b).remainder_(self.K)
 
     @torch.no_grad()
     def _keys(self, im_k: torch.Tensor) -> torch.Tensor:

@@ -38,8 +38,8 @@ def self_negative_counts(same: torch.Tensor, groups: torch.Tensor,
     of another image of their own group in the queue), as a (3,) long tensor on the
     queue's device (no host sync)."""
     other_in_group = same_source(groups, queue_groups) & ~same
-    return torch.stack([torch.tensor(same.shape[0], device=same.device),
-                        same.any(1).sum(), other_in_group.any(1).sum()])
+    queries = same.new_full((), same.shape[0], dtype=torch.long)  # no host-to-device copy
+    return torch.stack([queries, same.any(1).sum(), other_in_group.any(1).sum()])
 
 
 def group_codes(names: Sequence[str]) -> torch.Tensor:

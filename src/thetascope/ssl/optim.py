@@ -49,7 +49,11 @@ def _loop_update(p: torch.Tensor, g: torch.Tensor, buf: torch.Tensor, first: boo
         buf.copy_(d_p)
     else:
         buf.mul_(group["momentum"]).add_(d_p)
-    p.add_(buf, alpha=-group["lr"])
+    lr = group["lr"]
+    if isinstance(lr, torch.Tensor):  # a device learning rate (a CUDA-graphed step)
+        p.sub_(buf * lr)
+    else:
+        p.add_(buf, alpha=-lr)
 
 
 @lru_cache(maxsize=8)
@@ -62,7 +66,8 @@ def _kernel_works(device: torch.device) -> bool:
 class DenseSGD(torch.optim.SGD):
     """``torch.optim.SGD`` (momentum, weight decay, no dampening or Nesterov) whose step
     is torch's fused kernel on dense views of the weights (module docstring). Its state
-    dict is SGD's: checkpoints load into either class."""
+    dict is SGD's: checkpoints load into either class. A group's ``lr`` may be a 0-dim
+    tensor on the weights' device (``ssl/train_step.py``'s CUDA graph updates it in place)."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, momentum: float,
                  weight_decay: float) -> None:

@@ -35,5 +35,5 @@ class SimCLR(SSLModel):
         z = self.embed(torch.cat([a, b], dim=0))
         sim = (z @ z.T).float() / self.T
         sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), -1e9)
-        labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(sim.device)
+        labels = torch.arange(2 * n, device=sim.device).roll(n)  # row i's positive: i ± n
         return sim, labels

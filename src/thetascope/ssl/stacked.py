@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Callable
 
 import torch
@@ -144,7 +145,7 @@ def pretrain_stacked(
         p.requires_grad = False
     queue = torch.stack([md.queue for md in models]).to(device)  # (K, dim, Kq)
     queue_ids, queue_groups = models[0].queue_ids.clone(), models[0].queue_groups.clone()
-    source = torch.arange(n) if groups is None else groups.to(torch.long)
+    source = (torch.arange(n) if groups is None else groups.to(torch.long)).to(device)
     counts = torch.zeros(3, dtype=torch.long, device=device)
     pairs = [pair_builder("fixed-theta", t, **(pair_kw or {})) for t in thetas]
     bf16 = resolve(settings.precision, device) == "bf16"
@@ -171,26 +172,31 @@ def pretrain_stacked(
             idx = torch.randperm(n, generator=gen)[:kq]
             _, vb = views(images[idx])
             queue = embed(k_net, vb.to(device)).permute(1, 2, 0).contiguous()
-            queue_ids, queue_groups = idx.to(device), source[idx].to(device)
+            queue_ids = idx.to(device)
+            queue_groups = source[queue_ids]
     # without augmentation every view depends on its image alone: compute them once, as
     # ``pretrain`` does (same numbers, and no per-step rotations on the host)
     deterministic = all(getattr(p, "deterministic", False) for p in pairs)
-    all_a, all_b = views(images) if deterministic else (None, None)
+    all_a, all_b = (v.to(device) for v in views(images)) if deterministic else (None, None)
     ptr = 0
-    losses: list[list[float]] = [[] for _ in models]
+    pending: list[torch.Tensor] = []  # (K,) losses per step, read once at the end
+    done: list[list[float]] = []
     order: list[int] = []
     for step in range(settings.steps):
         if len(order) < b:
             order = torch.randperm(n, generator=gen).tolist()
         idx, order = order[:b], order[b:]
-        batch = (all_a[idx], all_b[idx]) if all_a is not None else views(images[idx])
-        qa, kb = (t.to(device) for t in batch)
+        # no blocking copies (pageable host memory is staged before these return)
+        ids = torch.tensor(idx).to(device, non_blocking=True)
+        if all_a is not None and all_b is not None:
+            qa, kb = all_a[ids], all_b[ids]
+        else:
+            qa, kb = (t.to(device, non_blocking=True) for t in views(images[idx]))
+        grp = source[ids]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, settings)
         ctx = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16
                else contextlib.nullcontext())
-        ids = torch.tensor(idx)
-        ids, grp = ids.to(device), source[ids].to(device)
         with ctx:
             q = embed(q_net, qa)
             q2 = embed(q_net, kb) if sym else None
@@ -212,8 +218,6 @@ def pretrain_stacked(
                                     torch.zeros(rows * n_models, dtype=torch.long,
                                                 device=device),
                                     reduction="none").reshape(rows, n_models).mean(0)
-        if not torch.isfinite(per_model).all():
-            raise FloatingPointError(f"SSP loss became non-finite at step {step}; lower ssl.lr")
         opt.zero_grad(set_to_none=True)
         per_model.sum().backward()
         opt.step()
@@ -224,10 +228,13 @@ def pretrain_stacked(
                     queue[:, :, ptr:ptr + b] = k[sl].permute(1, 2, 0).to(queue.dtype)
                     queue_ids[ptr:ptr + b], queue_groups[ptr:ptr + b] = ids[sl], grp[sl]
                     ptr = (ptr + b) % kq
-        for i, value in enumerate(per_model.detach().tolist()):
-            losses[i].append(value)
-        if on_step is not None:
-            on_step(step, float(per_model.detach().mean()))
+        pending.append(per_model.detach())
+        if on_step is not None:  # the one host read of a step, and only when asked for
+            done += _read(pending, step + 1 - len(pending))
+            pending = []
+            on_step(step, sum(done[-1]) / n_models)
+    done += _read(pending, settings.steps - len(pending))
+    losses = [list(curve) for curve in zip(*done, strict=True)] if done else [[] for _ in models]
     unfuse(q_net, [md.encoder_q for md in models])
     unfuse(k_net, [md.encoder_k for md in models])
     with torch.no_grad():
@@ -239,3 +246,15 @@ def pretrain_stacked(
             md.self_negatives += counts.to(md.self_negatives.device)
             md.eval()
     return losses
+
+
+def _read(pending: list[torch.Tensor], first_step: int) -> list[list[float]]:
+    """Per-step (K,) device losses as host lists, one read for all; a non-finite loss
+    raises, naming its step."""
+    if not pending:
+        return []
+    rows = torch.stack(pending).tolist()
+    for step, row in enumerate(rows, first_step):
+        if not all(math.isfinite(v) for v in row):
+            raise FloatingPointError(f"SSP loss became non-finite at step {step}; lower ssl.lr")
+    return rows

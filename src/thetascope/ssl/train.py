@@ -20,7 +20,6 @@ run gives.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from collections.abc import Callable
@@ -28,7 +27,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 
 from thetascope.config.defaults import default
 from thetascope.config.sections import SSLConfig
@@ -37,6 +35,7 @@ from thetascope.ssl.moco import MoCo
 from thetascope.ssl.model import SSLModel
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import PairFn
+from thetascope.ssl.train_step import make_step
 
 if TYPE_CHECKING:
     from thetascope.config import ExperimentConfig
@@ -59,6 +58,9 @@ class TrainSettings:
     schedule: str = default(SSLConfig, "schedule")
     precision: str = default(SSLConfig, "precision")  # "auto" resolved on the model's device
     channels_last: bool = True  # with bf16 only; not a config field (bench compares both)
+    # replay each step from a CUDA graph (CUDA only, train_step.py); off until a GPU run has
+    # measured it: ``thetascope bench --device cuda`` times both
+    cuda_graph: bool = False
     queue_init: str = default(SSLConfig, "queue_init")  # or "random" (facebookresearch/moco)
 
     @classmethod
@@ -184,42 +186,85 @@ def pretrain(
         losses, order, start = list(resume["losses"]), list(resume["order"]), resume["step"]
     elif settings.queue_init == "data" and isinstance(model, MoCo):
         fill_queue(model, images, pair, gen, device, groups)
-    source = torch.arange(n) if groups is None else groups.to(torch.long)
-    all_a, all_b = pair(images) if getattr(pair, "deterministic", False) else (None, None)
+    batches = _Batches(images, pair, device, cl, groups)
+    step_fn = make_step(model, opt, bf16, settings.cuda_graph)
+    pending = _PendingLosses(losses)
     for step in range(start, settings.steps):
         if len(order) < b:
             order = torch.randperm(n, generator=gen).tolist()
         idx, order = order[:b], order[b:]
-        qa, kb = (all_a[idx], all_b[idx]) if all_a is not None else pair(images[idx])
-        qa, kb = qa.to(device), kb.to(device)
-        if cl:
-            qa = qa.contiguous(memory_format=torch.channels_last)
-            kb = kb.contiguous(memory_format=torch.channels_last)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, settings)
-        ctx = (
-            torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-            if bf16 else contextlib.nullcontext()
-        )
-        with ctx:
-            ids = torch.tensor(idx)  # every SSLModel takes them; MoCo's queue uses them
-            logits, labels = model(qa, kb, ids.to(device), source[ids].to(device))
-        loss = F.cross_entropy(logits, labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"SSP loss became {loss.item()} at step {step}; lower ssl.lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        if on_step is not None:
+        pending.add(step, step_fn(*batches.get(idx), lr_at(step, settings)))
+        if on_step is not None:  # the one host read of a step, and only when asked for
+            pending.flush()
             on_step(step, losses[-1])
         done = step + 1
         if checkpoint_every and on_checkpoint and done % checkpoint_every == 0 \
                 and done < settings.steps:
+            pending.flush()
             on_checkpoint(copy.deepcopy({  # a snapshot: training goes on mutating these
                 "step": done, "losses": losses, "order": order,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "model": model.state_dict(), "optimizer": _plain_lr(opt.state_dict()),
                 "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
             }))
+    pending.flush()
     model.eval()
     return losses
+
+
+class _Batches:
+    """A step's (view a, view b, image ids, source groups), on the model's device without
+    a blocking copy. Without augmentation every view is computed once and kept there
+    (``pair.deterministic``); otherwise each batch's views are made on the host."""
+
+    def __init__(self, images: torch.Tensor, pair: PairFn, device: torch.device, cl: bool,
+                 groups: torch.Tensor | None) -> None:
+        self.images, self.pair, self.device = images, pair, device
+        self.fmt = torch.channels_last if cl else torch.contiguous_format
+        n = images.shape[0]
+        self.source = (torch.arange(n) if groups is None else groups.to(torch.long)).to(device)
+        self.views = None
+        if getattr(pair, "deterministic", False):
+            self.views = tuple(v.to(device).contiguous(memory_format=self.fmt)
+                               for v in pair(images))
+
+    def get(self, idx: list[int]) -> tuple[torch.Tensor, ...]:
+        # pageable host memory is staged before a non-blocking copy returns: safe to free
+        ids = torch.tensor(idx).to(self.device, non_blocking=True)
+        if self.views is not None:
+            qa, kb = (v[ids] for v in self.views)
+        else:
+            qa, kb = (v.to(self.device, non_blocking=True) for v in self.pair(self.images[idx]))
+        return (qa.contiguous(memory_format=self.fmt), kb.contiguous(memory_format=self.fmt),
+                ids, self.source[ids])
+
+
+class _PendingLosses:
+    """Step losses still on the device, appended to ``losses`` as floats on ``flush`` (one
+    host read for all of them); a non-finite one raises there, naming its step."""
+
+    def __init__(self, losses: list[float]) -> None:
+        self.losses, self.steps, self.values = losses, [], []
+
+    def add(self, step: int, loss: torch.Tensor) -> None:
+        self.steps.append(step)
+        self.values.append(loss)
+
+    def flush(self) -> None:
+        if not self.values:
+            return
+        values = torch.stack(self.values).tolist()
+        for step, value in zip(self.steps, values, strict=True):
+            if not math.isfinite(value):
+                raise FloatingPointError(f"SSP loss became {value} at step {step}; "
+                                         "lower ssl.lr")
+        self.losses.extend(values)
+        self.steps, self.values = [], []
+
+
+def _plain_lr(state: dict) -> dict:
+    """An optimiser state dict with any device-tensor learning rate as a float, so a
+    checkpoint loads the same into an eager or a graphed run."""
+    for g in state["param_groups"]:
+        if isinstance(g.get("lr"), torch.Tensor):
+            g["lr"] = float(g["lr"])
+    return state
