@@ -130,3 +130,16 @@ def test_run_then_verdict_of_the_folder(tmp_path):
     pd.testing.assert_frame_equal(a[[*key, "decision"]], b[[*key, "decision"]])
     with pytest.raises(FileNotFoundError, match="not a finished run folder"):
         ts.verdict(tmp_path)
+
+
+def test_importing_the_package_does_not_import_torch() -> None:
+    """``import thetascope`` and the data/metric registration calls stay light (torch takes
+    seconds to import): the public names load lazily (PEP 562)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, thetascope; thetascope.register_dataset; thetascope.register_metric; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
