@@ -196,6 +196,12 @@ def _cuda_only(device: torch.device) -> None:
         pytest.skip("host syncs and CUDA graphs exist on CUDA only")
 
 
+def _graph_fallbacks(caught: list) -> list[str]:
+    """Warnings saying a CUDA graph was not used (a failed capture, no fused optimiser):
+    a test of graphed steps that trained eagerly proves nothing."""
+    return [str(w.message) for w in caught if "graph" in str(w.message).lower()]
+
+
 def _sync_warnings(device: torch.device, steps: int, cuda_graph: bool) -> int:
     """Host syncs torch reports (``set_sync_debug_mode``) over a whole ``pretrain``."""
     images = phantom_images(count=32, size=64)
@@ -210,40 +216,53 @@ def _sync_warnings(device: torch.device, steps: int, cuda_graph: bool) -> int:
             pretrain(model, images, pair_builder("fixed-theta", 30.0), settings, seed=3)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+    assert not _graph_fallbacks(caught), _graph_fallbacks(caught)[0]
     return sum("synchroniz" in str(w.message) for w in caught)
 
 
 @pytest.mark.parametrize("cuda_graph", [False, True], ids=["eager", "graph"])
 def test_training_steps_do_not_sync(device: torch.device, cuda_graph: bool) -> None:
     """A run's syncs are fixed costs (views to the device, the final read of the losses,
-    a graph's capture): eight more steps add none."""
+    a graph's capture): eight more steps add none. (Pageable host-to-device copies that
+    the driver may serialise are not reported by torch; the loop copies from pinned memory.)"""
     _cuda_only(device)
     few, more = (_sync_warnings(device, n, cuda_graph) for n in (6, 14))
     assert more == few, f"{more - few} host syncs in 8 more steps ({few} in a 6-step run)"
 
 
-def test_graphed_training_equals_eager(device: torch.device) -> None:
+# dtype, split BN, precision, bound on the loss curve, bound on the trained state
+GRAPHED = {
+    # exact comparison: float64, and split_bn 1 so the key shuffle's draws cannot matter
+    "float64-split1": (torch.float64, 1, "fp32", 1e-6, 1e-5),
+    # what ships on a GPU: split BN 2 with its key shuffle (drawn inside the graph: frozen
+    # draws would diverge from eager's), bf16 autocast, channels_last, group-major split BN
+    "bf16-split2": (torch.float32, 2, "bf16", 2e-2, None),
+}
+
+
+@pytest.mark.parametrize("case", GRAPHED)
+def test_graphed_training_equals_eager(device: torch.device, case: str) -> None:
     """Three eager warm-up steps, a capture, then replays: the same loss curve and trained
-    state as eager steps (bounds as for the CPU comparison), in float64 (``split_bn: 1``,
-    so the key shuffle's draws cannot matter; the graph replays them in order anyway)."""
+    state as eager steps. The graph's learning rate is a float32 tensor (the fused kernel
+    reads float), the eager one a Python float: 1e-8 apart, hence not bitwise."""
     _cuda_only(device)
-    with default_dtype(torch.float64):
+    dtype, split_bn, precision, loss_tol, state_tol = GRAPHED[case]
+    with default_dtype(dtype):
         images = phantom_images(count=32, size=64)
         pair = pair_builder("fixed-theta", 30.0)
         runs = []
         for graph in (False, True):
-            model = tiny_moco(split_bn=1).to(device)
-            settings = TrainSettings(steps=9, batch_size=8, lr=0.05, precision="fp32",
+            model = tiny_moco(split_bn=split_bn).to(device)
+            settings = TrainSettings(steps=9, batch_size=8, lr=0.05, precision=precision,
                                      cuda_graph=graph)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 runs.append((pretrain(model, images, pair, settings, seed=3), model))
-            fell_back = [str(w.message) for w in caught if "CUDA graph" in str(w.message)]
-            assert not fell_back, fell_back[0]  # eager after a failed capture proves nothing
-    (eager, m_eager), (graphed, m_graphed) = runs
-    # the graph's learning rate is a float32 tensor (the fused kernel reads float), the
-    # eager one a Python float: 1e-8 apart, hence not bitwise
-    assert rel(graphed, eager) <= 1e-6, f"graphed losses {graphed} vs eager {eager}"
-    before = tiny_moco(split_bn=1)
-    err, worst = step_error(before.double(), m_eager.cpu(), m_graphed.cpu())
-    assert err <= 1e-5, f"graphed state differs from eager by {err:.2e}, most in {worst}"
+            assert not _graph_fallbacks(caught), _graph_fallbacks(caught)[0]
+        (eager, m_eager), (graphed, m_graphed) = runs
+        assert rel(graphed, eager) <= loss_tol, f"graphed losses {graphed} vs eager {eager}"
+        if state_tol is not None:
+            before = tiny_moco(split_bn=split_bn)
+            err, worst = step_error(before, m_eager.cpu(), m_graphed.cpu())
+            assert err <= state_tol, (f"graphed state differs from eager by {err:.2e}, "
+                                      f"most in {worst}")

@@ -39,7 +39,7 @@ from thetascope.ssl.negatives import same_source, self_negative_counts
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import pair_builder
 from thetascope.ssl.registry import get_encoder
-from thetascope.ssl.train import TrainSettings, check_sizes, lr_at
+from thetascope.ssl.train import TrainSettings, check_sizes, lr_at, to_device_async
 
 
 class GroupedLinear(nn.Module):
@@ -186,12 +186,11 @@ def pretrain_stacked(
         if len(order) < b:
             order = torch.randperm(n, generator=gen).tolist()
         idx, order = order[:b], order[b:]
-        # no blocking copies (pageable host memory is staged before these return)
-        ids = torch.tensor(idx).to(device, non_blocking=True)
+        ids = to_device_async(torch.tensor(idx), device)  # no blocking copies
         if all_a is not None and all_b is not None:
             qa, kb = all_a[ids], all_b[ids]
         else:
-            qa, kb = (t.to(device, non_blocking=True) for t in views(images[idx]))
+            qa, kb = (to_device_async(t, device) for t in views(images[idx]))
         grp = source[ids]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, settings)
@@ -258,3 +257,4 @@ def _read(pending: list[torch.Tensor], first_step: int) -> list[list[float]]:
         if not all(math.isfinite(v) for v in row):
             raise FloatingPointError(f"SSP loss became non-finite at step {step}; lower ssl.lr")
     return rows
+

@@ -211,6 +211,15 @@ def pretrain(
     return losses
 
 
+def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without waiting for the device: on CUDA from pinned
+    memory (torch's caching host allocator keeps it alive until the copy is done); from
+    pageable memory the driver may synchronise with the stream."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 class _Batches:
     """A step's (view a, view b, image ids, source groups), on the model's device without
     a blocking copy. Without augmentation every view is computed once and kept there
@@ -228,12 +237,11 @@ class _Batches:
                                for v in pair(images))
 
     def get(self, idx: list[int]) -> tuple[torch.Tensor, ...]:
-        # pageable host memory is staged before a non-blocking copy returns: safe to free
-        ids = torch.tensor(idx).to(self.device, non_blocking=True)
+        ids = to_device_async(torch.tensor(idx), self.device)
         if self.views is not None:
             qa, kb = (v[ids] for v in self.views)
         else:
-            qa, kb = (v.to(self.device, non_blocking=True) for v in self.pair(self.images[idx]))
+            qa, kb = (to_device_async(v, self.device) for v in self.pair(self.images[idx]))
         return (qa.contiguous(memory_format=self.fmt), kb.contiguous(memory_format=self.fmt),
                 ids, self.source[ids])
 

@@ -83,6 +83,9 @@ class GraphedStep:
         for g in opt.param_groups:  # one device tensor: the captured SGD reads it
             g["lr"] = lr
         self.lr = lr
+        # one side stream for warm-up and capture (torch.cuda.make_graphed_callables does the
+        # same: the capture then finds the library workspaces warm-up created)
+        self.side = torch.cuda.Stream(self.device)
         self.warm = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
@@ -96,14 +99,15 @@ class GraphedStep:
             return self.eager.run(qa, kb, ids, groups)
         if self.graph is None and self.warm < self.WARMUP:
             self.warm += 1
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
+            main = torch.cuda.current_stream(self.device)
+            self.side.wait_stream(main)
+            with torch.cuda.device(self.device), torch.cuda.stream(self.side):
                 loss = self.eager.run(qa, kb, ids, groups)
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            main.wait_stream(self.side)
             return loss
         if self.graph is None:
-            return self._capture_and_replay(qa, kb, ids, groups)
+            with torch.cuda.device(self.device):  # capture on the model's device
+                return self._capture_and_replay(qa, kb, ids, groups)
         for buffer, value in zip(self.static, (qa, kb, ids, groups), strict=True):
             buffer.copy_(value, non_blocking=True)
         self.graph.replay()
@@ -115,15 +119,20 @@ class GraphedStep:
                             for t in (qa, kb, ids, groups))
         graph = torch.cuda.CUDAGraph()
         self.eager.opt.zero_grad(set_to_none=True)
+        main = torch.cuda.current_stream(self.device)
         torch.cuda.synchronize(self.device)
         try:
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, stream=self.side):
                 self.loss = self.eager.run(*self.static)
         except Exception as exc:  # the capture refused an op: train on, eagerly
+            # torch.cuda.graph's exit does not restore the stream when ending the capture
+            # raises; and that error ("... during capture") hides the op's own, its context
+            torch.cuda.set_stream(main)
             self.failed = True
             self.eager.opt.zero_grad(set_to_none=True)
             torch.cuda.synchronize(self.device)
-            warnings.warn(f"CUDA graph capture of the training step failed ({exc}); "
+            cause = f"{exc}" + (f" (after: {exc.__context__})" if exc.__context__ else "")
+            warnings.warn(f"CUDA graph capture of the training step failed: {cause}; "
                           "training goes on eagerly (set cuda_graph off to skip the attempt)",
                           RuntimeWarning, stacklevel=3)
             return self.eager.run(qa, kb, ids, groups)
@@ -140,6 +149,6 @@ def make_step(model: SSLModel, opt: torch.optim.Optimizer, bf16: bool,
     if cuda_graph and device.type == "cuda" and isinstance(opt, DenseSGD):
         return GraphedStep(model, opt, bf16)
     if cuda_graph and device.type == "cuda":
-        warnings.warn("cuda_graph needs the fused SGD optimiser (torch has no fused kernel "
-                      "for this device): training eagerly", RuntimeWarning, stacklevel=2)
+        warnings.warn("CUDA graph: the step needs the fused SGD optimiser (torch has no fused "
+                      "kernel for this device): training eagerly", RuntimeWarning, stacklevel=2)
     return EagerStep(model, opt, bf16)
