@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 from torchvision.transforms.v2 import functional as TF
 
+from thetascope.attribution.noise import row_noise as _row_noise  # tests patch this name
 from thetascope.attribution.targets import Target
 from thetascope.config.defaults import default
 from thetascope.config.sections import SaliencyConfig
@@ -112,26 +113,6 @@ def guided_relus(module: nn.Module) -> Iterator[None]:
 def _sigma(images: torch.Tensor, level: float) -> torch.Tensor:
     flat = images.flatten(1)
     return (level * (flat.max(1).values - flat.min(1).values)).view(-1, 1, 1, 1)
-
-
-def _row_noise(seed: int, start: int, count: int, shape: torch.Size, pairing: str,
-               device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Noise for rows start..start+count, each from its own seeded generator.
-
-    Seeding per (image, sample) row makes the maps independent of ``chunk_size``. The
-    noise is drawn on the images' device (a GPU would otherwise wait for the host's
-    generator: several times its own SmoothGrad work at 224 px), so the same seed gives the
-    same maps on the same kind of device, not across CPU and GPU.
-    """
-    device = device or torch.device("cpu")
-    xs, rs = [], []
-    for row in range(start, start + count):
-        gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + row)
-        ex = torch.randn(shape, generator=gen, device=device)
-        xs.append(ex)
-        rs.append(ex if pairing == "shared" else torch.randn(shape, generator=gen,
-                                                             device=device))
-    return torch.stack(xs), torch.stack(rs)
 
 
 def _reduce(grad: torch.Tensor, inputs: torch.Tensor, s: SmoothGradSettings) -> torch.Tensor:
