@@ -109,3 +109,17 @@ def test_a_checkpoint_holds_a_float_learning_rate() -> None:
     pretrain(tiny_moco(), IMAGES, PAIR, settings, seed=3, checkpoint_every=2,
              on_checkpoint=snaps.append)
     assert all(isinstance(g["lr"], float) for g in snaps[0]["optimizer"]["param_groups"])
+
+
+def test_a_diverged_run_stops_at_the_next_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without per-step reads the losses are still read every ``READ_LOSSES_EVERY`` steps,
+    so a diverged run does not train to its end before saying so."""
+    import thetascope.ssl.train as train
+
+    monkeypatch.setattr(train, "READ_LOSSES_EVERY", 3)
+    model = tiny_moco()
+    settings = TrainSettings(steps=30, batch_size=8, precision="fp32", lr=1e30)
+    with pytest.raises(FloatingPointError):
+        _train(model, settings)
+    steps_run = int(model.self_negatives[0]) // 8  # queries counted, a batch per step
+    assert steps_run == 3

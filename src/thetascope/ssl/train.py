@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from thetascope.config import ExperimentConfig
 
 
+READ_LOSSES_EVERY = 50  # steps between host reads of the losses when no caller asks sooner
+
+
 class TrainingConfigError(ValueError):
     """Batch, queue and dataset sizes that cannot work together."""
 
@@ -183,6 +186,8 @@ def pretrain(
         opt.load_state_dict(resume["optimizer"])
         gen.set_state(resume["generator"])
         torch.set_rng_state(resume["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in resume:  # the key shuffle's draws
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
         losses, order, start = list(resume["losses"]), list(resume["order"]), resume["step"]
     elif settings.queue_init == "data" and isinstance(model, MoCo):
         fill_queue(model, images, pair, gen, device, groups)
@@ -197,6 +202,8 @@ def pretrain(
         if on_step is not None:  # the one host read of a step, and only when asked for
             pending.flush()
             on_step(step, losses[-1])
+        elif (step + 1) % READ_LOSSES_EVERY == 0:
+            pending.flush()  # a diverged run stops within this many steps
         done = step + 1
         if checkpoint_every and on_checkpoint and done % checkpoint_every == 0 \
                 and done < settings.steps:
@@ -205,6 +212,8 @@ def pretrain(
                 "step": done, "losses": losses, "order": order,
                 "model": model.state_dict(), "optimizer": _plain_lr(opt.state_dict()),
                 "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                **({"cuda_rng": torch.cuda.get_rng_state(device)}
+                   if device.type == "cuda" else {}),
             }))
     pending.flush()
     model.eval()
