@@ -39,7 +39,13 @@ from thetascope.ssl.negatives import same_source, self_negative_counts
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import pair_builder
 from thetascope.ssl.registry import get_encoder
-from thetascope.ssl.train import TrainSettings, check_sizes, lr_at, to_device_async
+from thetascope.ssl.train import (
+    READ_LOSSES_EVERY,
+    TrainSettings,
+    check_sizes,
+    lr_at,
+    to_device_async,
+)
 
 
 class GroupedLinear(nn.Module):
@@ -179,7 +185,7 @@ def pretrain_stacked(
     deterministic = all(getattr(p, "deterministic", False) for p in pairs)
     all_a, all_b = (v.to(device) for v in views(images)) if deterministic else (None, None)
     ptr = 0
-    pending: list[torch.Tensor] = []  # (K,) losses per step, read once at the end
+    pending: list[torch.Tensor] = []  # (K,) losses per step, not yet read
     done: list[list[float]] = []
     order: list[int] = []
     for step in range(settings.steps):
@@ -228,9 +234,12 @@ def pretrain_stacked(
                     queue_ids[ptr:ptr + b], queue_groups[ptr:ptr + b] = ids[sl], grp[sl]
                     ptr = (ptr + b) % kq
         pending.append(per_model.detach())
-        if on_step is not None:  # the one host read of a step, and only when asked for
+        if on_step is not None or (step + 1) % READ_LOSSES_EVERY == 0:
+            # the one host read of a step when a caller asks for it; else every so often,
+            # so a diverged run stops early
             done += _read(pending, step + 1 - len(pending))
             pending = []
+        if on_step is not None:
             on_step(step, sum(done[-1]) / n_models)
     done += _read(pending, settings.steps - len(pending))
     losses = [list(curve) for curve in zip(*done, strict=True)] if done else [[] for _ in models]
@@ -257,4 +266,3 @@ def _read(pending: list[torch.Tensor], first_step: int) -> list[list[float]]:
         if not all(math.isfinite(v) for v in row):
             raise FloatingPointError(f"SSP loss became non-finite at step {step}; lower ssl.lr")
     return rows
-
