@@ -173,7 +173,8 @@ def bench_training(configs: list[tuple[str, int]], steps: int = 6,
                 measured[precision, graph] = _interleaved(
                     encoder, images, steps, precision, device=device, batch=batch,
                     cuda_graph=graph)
-            fell_back[precision, graph] = any("CUDA graph" in str(w.message) for w in caught)
+            fell_back[precision, graph] = next(  # the warning names the refused op
+                (str(w.message) for w in caught if "CUDA graph" in str(w.message)), "")
         # the baseline's own BN (no split): what the framework costs apart from split BN
         same_bn = _interleaved(encoder, images, steps, "fp32", split_bn=1, device=device,
                                batch=batch)
@@ -186,7 +187,9 @@ def bench_training(configs: list[tuple[str, int]], steps: int = 6,
                      "device": str(device), "first_losses": losses[:3],
                      "reference_first_losses": ref_losses[:3]}
             if graph:
-                notes["cuda_graph_fell_back_to_eager"] = fell_back[precision, graph]
+                notes["cuda_graph_fell_back_to_eager"] = bool(fell_back[precision, graph])
+                if fell_back[precision, graph]:
+                    notes["cuda_graph_warning"] = fell_back[precision, graph][:400]
                 eager = torch.tensor(measured[precision, False][3])
                 got = torch.tensor(losses[:len(eager)])  # the graphed run has 3 more steps
                 notes["loss_rel_diff_vs_eager"] = round(
