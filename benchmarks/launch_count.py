@@ -22,7 +22,6 @@ counted here; ``tests/gpu`` checks them on a GPU.
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import platform
@@ -32,62 +31,28 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from thetascope.attribution.noise import block_rows, row_noise  # noqa: E402
+from thetascope.bench.op_count import OpCounter  # noqa: E402
 from thetascope.bench.training import BATCH, DIM, K_QUEUE, _images, _ReferenceLoop  # noqa: E402
 from thetascope.ssl.moco import MoCo  # noqa: E402
 from thetascope.ssl.pairs import pair_builder  # noqa: E402
 from thetascope.ssl.train import TrainSettings, pretrain  # noqa: E402
 
-NO_KERNEL = {"aten.detach", "aten.empty", "aten.new_empty", "aten.empty_like",
-             "aten.empty_strided", "aten.lift_fresh", "aten._unsafe_view", "aten.set_"}
 
-
-class Counter(TorchDispatchMode):
-    """Kernel ops and host reads dispatched while active. ``Tensor.tolist`` reads without
-    dispatching an op, so it is counted by wrapping it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: collections.Counter[str] = collections.Counter()
-        self._tolist = torch.Tensor.tolist
-
-    def __enter__(self):
-        original = self._tolist
-
-        def tolist(t: torch.Tensor):
-            if t.is_floating_point():  # int64: the epoch order, a host permutation
-                self.ops["aten._local_scalar_dense"] += 1  # one host read, however many values
-            return original(t)
-
-        torch.Tensor.tolist = tolist  # type: ignore[method-assign]
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        torch.Tensor.tolist = self._tolist  # type: ignore[method-assign]
-        return super().__exit__(*exc)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = str(func.overloadpacket)
-        if not (func.is_view or name in NO_KERNEL):
-            self.ops[name] += 1
-        return func(*args, **(kwargs or {}))
-
-    def summary(self, per: int) -> dict:
-        return {"kernel_ops": sum(self.ops.values()) / per,
-                "host_reads": self.ops["aten._local_scalar_dense"] / per,
-                "top": dict(self.ops.most_common(6))}
+def summary(c: OpCounter, per: int) -> dict:
+    return {"kernel_ops": c.kernel_ops / per, "host_reads": c.host_reads / per,
+            "top": dict(c.kernel_counts.most_common(6))}
 
 
 def reference_step(images: torch.Tensor) -> dict:
     ref = _ReferenceLoop("resnet18", images)
     ref()
     ref()
-    with Counter() as c:
+    with OpCounter() as c:
         ref()
         ref()
-    return c.summary(per=2)
+    return summary(c, per=2)
 
 
 def thetascope_step(images: torch.Tensor, precision: str, split_bn: int) -> dict:
@@ -95,7 +60,7 @@ def thetascope_step(images: torch.Tensor, precision: str, split_bn: int) -> dict
     interleaved timing has; the counter is switched on and off from inside it)."""
     torch.manual_seed(0)
     model = MoCo("resnet18", dim=DIM, K=K_QUEUE, split_bn=split_bn)
-    counter = Counter()
+    counter = OpCounter()
 
     def hook(step: int, loss: float) -> None:
         if step == 1:
@@ -105,7 +70,7 @@ def thetascope_step(images: torch.Tensor, precision: str, split_bn: int) -> dict
 
     settings = TrainSettings(steps=4, batch_size=BATCH, precision=precision)
     pretrain(model, images, pair_builder("fixed-theta", 30.0), settings, 0, hook)
-    return counter.summary(per=2)
+    return summary(counter, per=2)
 
 
 def thetascope_run_reads(images: torch.Tensor, steps: int) -> float:
@@ -113,17 +78,17 @@ def thetascope_run_reads(images: torch.Tensor, steps: int) -> float:
     read of the losses included)."""
     torch.manual_seed(0)
     model = MoCo("resnet18", dim=DIM, K=K_QUEUE, split_bn=2)
-    with Counter() as c:
+    with OpCounter() as c:
         pretrain(model, images, pair_builder("fixed-theta", 30.0),
                  TrainSettings(steps=steps, batch_size=BATCH, precision="fp32"), 0)
-    return c.ops["aten._local_scalar_dense"]
+    return c.host_reads
 
 
 def noise_ops(draw, rows: int = 512, chunk: int = 128) -> dict:
-    with Counter() as c:
+    with OpCounter() as c:
         for start in range(0, rows, chunk):
             draw(0, start, chunk, (3, 8, 8), "independent")
-    return {"kernel_ops": sum(c.ops.values()), "top": dict(c.ops.most_common(3))}
+    return {"kernel_ops": c.kernel_ops, "top": dict(c.kernel_counts.most_common(3))}
 
 
 def main() -> None:

@@ -8,48 +8,16 @@ The CUDA-only parts (blocking copies, the CUDA graph) are in tests/gpu/test_cuda
 
 from __future__ import annotations
 
-import collections
-
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from moco_helpers import phantom_images, tiny_moco
+from thetascope.bench.op_count import OpCounter
 from thetascope.ssl.optim import sgd
 from thetascope.ssl.pairs import pair_builder
 from thetascope.ssl.simclr import SimCLR
 from thetascope.ssl.train import TrainSettings, pretrain
 from thetascope.ssl.train_step import EagerStep, make_step
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts aten ops by name while active, and ``Tensor.tolist`` calls (a host read that
-    dispatches no op) as ``tolist``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.counts: collections.Counter[str] = collections.Counter()
-        self._tolist = torch.Tensor.tolist
-
-    def __enter__(self):
-        original = self._tolist
-
-        def tolist(t: torch.Tensor):
-            if t.is_floating_point():  # int64: the epoch order, a host permutation
-                self.counts["tolist"] += 1
-            return original(t)
-
-        torch.Tensor.tolist = tolist  # type: ignore[method-assign]
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        torch.Tensor.tolist = self._tolist  # type: ignore[method-assign]
-        return super().__exit__(*exc)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.counts[str(func.overloadpacket)] += 1
-        return func(*args, **(kwargs or {}))
-
 
 IMAGES = phantom_images(count=24, size=32)
 PAIR = pair_builder("fixed-theta", 30.0)
@@ -72,8 +40,8 @@ def test_steps_make_no_host_reads(build) -> None:
         losses = _train(model, settings)
     assert len(losses) == 5
     # one read of all five losses at the end; none inside the steps
-    assert ops.counts["aten._local_scalar_dense"] == 0, ops.counts
-    assert ops.counts["tolist"] == 1, ops.counts
+    assert ops.scalar_reads == 0, ops.counts
+    assert ops.tolist_reads == 1, ops.counts
 
 
 def test_deferred_losses_equal_per_step_reads() -> None:
