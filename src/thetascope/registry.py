@@ -158,6 +158,17 @@ class Registry(Generic[T]):
             self._origins.clear()
             self._origins.update(origins)
 
+    @contextlib.contextmanager
+    def registered(self, name: str, register: Callable[[], object]) -> Iterator[T]:
+        """Run ``register`` (which adds ``name``), yield the entry, remove it on exit
+        (``registered_dataset``/``registered_metric``: a registration for one block)."""
+        register()
+        try:
+            yield self.get(name)
+        finally:
+            with contextlib.suppress(KeyError):
+                self.remove(name)
+
     # ------------------------------------------------------------------ lookups
     def get(self, name: str) -> T:
         """The item ``name``, or ``error(unknown(name))``."""

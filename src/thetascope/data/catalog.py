@@ -134,12 +134,8 @@ def unregister_dataset(name: str) -> None:
 @contextlib.contextmanager
 def registered_dataset(name: str, loader: Any, **kwargs) -> Iterator[DatasetEntry]:
     """``register_dataset`` for the ``with`` block only."""
-    register_dataset(name, loader, **kwargs)
-    try:
-        yield DATASETS.get(name)
-    finally:
-        with contextlib.suppress(KeyError):
-            DATASETS.remove(name)
+    with DATASETS.registered(name, lambda: register_dataset(name, loader, **kwargs)) as entry:
+        yield entry
 
 
 def dataset_names() -> tuple[str, ...]:

@@ -137,12 +137,8 @@ def unregister_metric(name: str) -> None:
 @contextlib.contextmanager
 def registered_metric(name: str, fn: Callable[..., float], **kwargs) -> Iterator[MetricSpec]:
     """``register_metric`` for the ``with`` block only."""
-    register_metric(name, fn, **kwargs)
-    try:
-        yield METRIC_REGISTRY.get(name)
-    finally:
-        with contextlib.suppress(KeyError):
-            METRIC_REGISTRY.remove(name)
+    with METRIC_REGISTRY.registered(name, lambda: register_metric(name, fn, **kwargs)) as spec:
+        yield spec
 
 
 def metric_names() -> tuple[str, ...]:
