@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from collections.abc import Callable
 
 import torch
@@ -44,6 +43,7 @@ from thetascope.ssl.train import (
     TrainSettings,
     check_sizes,
     lr_at,
+    read_losses,
     to_device_async,
 )
 
@@ -237,11 +237,11 @@ def pretrain_stacked(
         if on_step is not None or (step + 1) % READ_LOSSES_EVERY == 0:
             # the one host read of a step when a caller asks for it; else every so often,
             # so a diverged run stops early
-            done += _read(pending, step + 1 - len(pending))
+            done += read_losses(pending, step + 1 - len(pending))
             pending = []
         if on_step is not None:
             on_step(step, sum(done[-1]) / n_models)
-    done += _read(pending, settings.steps - len(pending))
+    done += read_losses(pending, settings.steps - len(pending))
     losses = [list(curve) for curve in zip(*done, strict=True)] if done else [[] for _ in models]
     unfuse(q_net, [md.encoder_q for md in models])
     unfuse(k_net, [md.encoder_k for md in models])
@@ -255,14 +255,3 @@ def pretrain_stacked(
             md.eval()
     return losses
 
-
-def _read(pending: list[torch.Tensor], first_step: int) -> list[list[float]]:
-    """Per-step (K,) device losses as host lists, one read for all; a non-finite loss
-    raises, naming its step."""
-    if not pending:
-        return []
-    rows = torch.stack(pending).tolist()
-    for step, row in enumerate(rows, first_step):
-        if not all(math.isfinite(v) for v in row):
-            raise FloatingPointError(f"SSP loss became non-finite at step {step}; lower ssl.lr")
-    return rows

@@ -255,27 +255,32 @@ class _Batches:
                 ids, self.source[ids])
 
 
+def read_losses(pending: list[torch.Tensor], first_step: int) -> list:
+    """Device losses of consecutive steps from ``first_step`` (0-dim, or (K,) for K fused
+    models) as host values, in one read; a non-finite one raises, naming its step."""
+    if not pending:
+        return []
+    values = torch.stack(pending).tolist()
+    for step, value in enumerate(values, first_step):
+        if not all(math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
+            raise FloatingPointError(f"SSP loss became {value} at step {step}; lower ssl.lr")
+    return values
+
+
 class _PendingLosses:
-    """Step losses still on the device, appended to ``losses`` as floats on ``flush`` (one
-    host read for all of them); a non-finite one raises there, naming its step."""
+    """Step losses still on the device, appended to ``losses`` as floats on ``flush``."""
 
     def __init__(self, losses: list[float]) -> None:
-        self.losses, self.steps, self.values = losses, [], []
+        self.losses, self.first, self.values = losses, 0, []
 
     def add(self, step: int, loss: torch.Tensor) -> None:
-        self.steps.append(step)
+        if not self.values:
+            self.first = step
         self.values.append(loss)
 
     def flush(self) -> None:
-        if not self.values:
-            return
-        values = torch.stack(self.values).tolist()
-        for step, value in zip(self.steps, values, strict=True):
-            if not math.isfinite(value):
-                raise FloatingPointError(f"SSP loss became {value} at step {step}; "
-                                         "lower ssl.lr")
-        self.losses.extend(values)
-        self.steps, self.values = [], []
+        self.losses.extend(read_losses(self.values, self.first))
+        self.values = []
 
 
 def _plain_lr(state: dict) -> dict:
